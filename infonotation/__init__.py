@@ -3,14 +3,34 @@
 Parse it, reason about it, compile it to PyTorch. See ``docs/`` and ``README.md``.
 """
 
+from .acquisition import bald, batchbald, epig
+from .acquisition.methods import Method, methods
 from .errors import CompileError, NotationError, ParseError, ResolveError, RuleError
+from .numeric import compile
+from .symbolic.check import Verdict, check, equivalent
+from .symbolic.derivation import Derivation, derive
+from .symbolic.model import Model
+from .syntax.latex import parse_latex
 from .syntax.parser import parse
 from .syntax.tree import Expr, Relation
 
 __all__ = [
     "parse",
+    "parse_latex",
+    "compile",
+    "bald",
+    "batchbald",
+    "epig",
+    "methods",
+    "Method",
     "Expr",
     "Relation",
+    "Model",
+    "equivalent",
+    "check",
+    "Verdict",
+    "derive",
+    "Derivation",
     "NotationError",
     "ParseError",
     "ResolveError",

@@ -251,14 +251,26 @@ class LatexPrinter(Printer):
         return f"\\mathbb{{E}}_{{{self._print(e.dist)}}}\\left[{self._print(e.body)}\\right]"
 
     def _print_Func(self, e: Func) -> str:
-        return f"{self.funcs[e.name]}{self.paren(self._print(e.arg))}"
+        # the paper applies log, det and tr to a single term without brackets: \log\det \mathrm{H}''[w^*]
+        arg, s = e.arg, self._print(e.arg)
+        if isinstance(arg, (Name, Term, Prob, Const, Identity, Info, Expectation)) or (
+            isinstance(arg, Number) and arg.value.denominator == 1
+        ):
+            return f"{self.funcs[e.name]} {s}"
+        return f"{self.funcs[e.name]}{self.paren(s)}"
 
     def _base(self, b: Expr) -> str:
         s = self._print(b)
+        if isinstance(b, Name) and b.star:  # w^* carries a superscript already: {w^*}^{-1}
+            return f"{{{s}}}"
         return s if precedence(b) >= POSTFIX and not isinstance(b, (Pow, Transpose)) else self.paren(s)
 
     def _print_Pow(self, e: Pow) -> str:
-        return f"{self._base(e.base)}^{{{self._print(e.exponent)}}}"
+        x = e.exponent
+        exp = self._print(x)
+        if isinstance(x, Name) and x.text == "T":  # a name T, not the transpose
+            exp = self.paren(exp)
+        return f"{self._base(e.base)}^{{{exp}}}"
 
     def _print_Transpose(self, e: Transpose) -> str:
         return f"{self._base(e.arg)}^\\top"
@@ -270,11 +282,13 @@ class LatexPrinter(Printer):
     def _print_Sum(self, e: Sum) -> str:
         parts = [self._term(e.terms[0])]
         for op, t in zip(e.ops, e.terms[1:]):
-            parts.append(f" {op} {self._term(t)}")
+            parts.append(f" {op} {self._term(t, first=False)}")
         return "".join(parts)
 
-    def _term(self, t: Expr) -> str:
+    def _term(self, t: Expr, first: bool = True) -> str:
         s = self._print(t)
+        if not first and isinstance(t, Neg):  # a + (-b), not a + -b
+            return self.paren(s)
         return s if precedence(t) > SUM else self.paren(s)
 
     def _factor(self, f: Expr, first: bool) -> str:
@@ -291,7 +305,9 @@ class LatexPrinter(Printer):
                 acc = f"\\frac{{{acc}}}{{{self._print(f)}}}"
             else:
                 numeric = isinstance(f, Number) or (isinstance(prev, Number) and _starts_with_digit(f))
-                sep = " \\cdot " if numeric else " "
+                # a name that is also a head (h, p, inv) before a bracket would read as an application
+                head = isinstance(prev, Name) and prev.text in ("h", "p", "inv") and precedence(f) <= PROD
+                sep = " \\cdot " if numeric or head else " "
                 acc = f"{acc}{sep}{self._factor(f, False)}"
             prev = f
         return acc

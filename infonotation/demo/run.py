@@ -1,0 +1,110 @@
+"""``infonotation demo``: everything the library is for, end to end, on the bundled digits data."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from ..syntax.tree import Relation
+from .comparison import compare
+from .data import load_digits_split
+from .loop import run_loop
+from .report import write_report
+from .train import accuracy, train_mlp
+
+__all__ = ["run_demo", "CONFIGS"]
+
+LOOP_METHODS = ("random", "bald", "batchbald", "eig_logdet", "eig_trace", "badge", "bait", "epig")
+
+CONFIGS = {
+    "full": dict(n_train=80, n_pool=1000, n_test=400, mc_samples=100, initial=20, per_round=10, rounds=10,
+                 seeds=3, epochs=200, loop_samples=20, methods=LOOP_METHODS),
+    "quick": dict(n_train=80, n_pool=300, n_test=300, mc_samples=30, initial=20, per_round=10, rounds=2,
+                  seeds=1, epochs=100, loop_samples=10, methods=("random", "bald", "eig_logdet", "badge")),
+}
+PRIOR_PRECISION = 1.0
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _method_info(names: tuple[str, ...]) -> dict:
+    from ..acquisition.methods import methods as registry
+
+    info = {}
+    for name in names:
+        m = registry[name]
+        d = m.derivation()
+        whole = Relation((d.start, d.result), (d.steps[-1].relation if d.steps else "=",)) if d.steps else d.start
+        info[name] = {"notation": m.notation, "using": list(m.using), "derivation": str(d),
+                      "derivation_unicode": _unicode(d), "latex": whole.latex(), "space": m.space,
+                      "reference": m.reference}
+    return info
+
+
+def _unicode(d) -> str:
+    lines = [d.start.unicode()]
+    sym = {"=": "=", "~=": "≈", "<=": "≤"}
+    for s in d.steps:
+        lines.append(f"  {sym.get(s.relation, s.relation)} {s.after.unicode()}    [{s.rule}]")
+    return "\n".join(lines)
+
+
+def run_demo(out: Path, seed: int = 0, quick: bool = False) -> dict:
+    """Run the comparison and the active-learning loop; write the report into ``out``; return the results.
+
+    Runs torch on one thread: the demo's matrices are small, and on a busy two-core machine thread
+    hand-offs cost far more than they save.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run(Path(out), seed, quick)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(out: Path, seed: int, quick: bool) -> dict:
+    torch.manual_seed(seed)
+    cfg = CONFIGS["quick" if quick else "full"]
+    start = time.perf_counter()
+    methods = tuple(cfg["methods"])
+    results: dict = {"config": {"seed": seed, "quick": quick, "prior_precision": PRIOR_PRECISION,
+                                **{k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}}}
+    _say("infonotation demo: the methods, their notation and the engine's derivations")
+    results["methods"] = _method_info(methods)
+    for name, info in results["methods"].items():
+        _say(f"\n[{name}]  {info['notation']}\n{info['derivation_unicode']}")
+
+    _say(f"\ncomparison: training an MLP on {cfg['n_train']} digits, scoring {cfg['n_pool']} pool candidates")
+    data = load_digits_split(seed, cfg["n_train"], cfg["n_pool"], cfg["n_test"])
+    X, y = data.X, data.y
+    net = train_mlp(X[data.train], y[data.train], seed=seed, epochs=cfg["epochs"])
+    comp = compare(net, X[data.train], y[data.train], X[data.pool], X[data.eval], num_samples=cfg["mc_samples"],
+                   prior_precision=PRIOR_PRECISION, seed=seed)
+    last = net[-1]
+    results["comparison"] = {
+        "names": comp.names, "top": comp.top, "spearman_all": comp.spearman_all.tolist(),
+        "spearman_top": comp.spearman_top.tolist(), "scores": {k: v.tolist() for k, v in comp.scores.items()},
+        "n_pool": int(data.pool.numel()), "n_train": int(data.train.numel()), "n_eval": int(data.eval.numel()),
+        "num_samples": cfg["mc_samples"], "parameters": int(last.weight.numel() + last.bias.numel()),
+        "test_accuracy": accuracy(net, X[data.test], y[data.test]),
+    }
+    names = comp.names
+    _say("Spearman (all candidates), BALD row: " + ", ".join(
+        f"{n} {v:.3f}" for n, v in zip(names, comp.spearman_all[names.index("BALD")])))
+
+    _say(f"\nactive learning: {len(methods)} methods x {cfg['seeds']} seeds x {cfg['rounds']} rounds")
+    seeds = [seed + i for i in range(cfg["seeds"])]
+    loop = run_loop(methods, seeds, initial=cfg["initial"], per_round=cfg["per_round"], rounds=cfg["rounds"],
+                    n_pool=cfg["n_pool"], n_test=cfg["n_test"], epochs=cfg["epochs"], num_samples=cfg["loop_samples"],
+                    prior_precision=PRIOR_PRECISION, progress=_say)
+    results["active_learning"] = {"seeds": seeds, "methods": loop}
+    results["seconds"] = time.perf_counter() - start
+    paths = write_report(results, Path(out))
+    _say(f"\nwrote {', '.join(str(p) for p in paths)} in {results['seconds']:.1f} s")
+    return results

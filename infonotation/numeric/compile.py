@@ -1,0 +1,380 @@
+"""``compile``: a quantity in the paper's notation -> a callable acquisition function on a torch model.
+
+``acq = compile("I[W;Y|x]", network, likelihood="categorical", train=(X, y))`` goes
+
+quantity --:func:`~.forms.weight_space_form`--> matrix expression --:func:`~.plan.lower` (cached)--> plan
+--bind to the network (prior, posterior, eval Fisher; Cholesky once)--> :class:`CompiledAcquisition`.
+
+Compiled objects are cached on their arguments (the expression, the options, and the identity and version
+counters of the network's parameters and of the data tensors), so compiling the same thing again costs
+microseconds; training the network (which bumps its parameters' versions) invalidates the entry.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..errors import CompileError, NotationError
+from ..syntax.parser import parse
+from ..syntax.tree import Expr
+from .adapter import ModelAdapter
+from .curvature import iter_chunks, posterior_precision, prior_precision_matrix, summed_fisher
+from .forms import is_proxy, normalise_using, weight_space_form
+from .likelihood import make_likelihood
+from .plan import Leaf, Plan, lower, ws_text
+from .run import PoolTerm, Runtime
+from .select import concat_factors, greedy
+
+__all__ = ["compile", "CompiledAcquisition", "clear_cache"]
+
+_CACHE: OrderedDict[tuple, tuple[list[weakref.ref], CompiledAcquisition]] = OrderedDict()
+_CACHE_SIZE = 16
+#: Working memory per pool chunk the default chunk size aims at.
+CHUNK_BYTES = 64 * 2**20
+
+
+def clear_cache() -> None:
+    """Forget every cached compiled acquisition function."""
+    _CACHE.clear()
+    lower.cache_clear()
+
+
+class CompiledAcquisition:
+    """A compiled quantity: ``acq(X_pool)`` scores, ``acq.joint(X_batch)``, ``acq.select(X_pool, k, strategy)``.
+
+    ``str(acq)`` (or ``acq.describe()``) prints the plan: the matrices, their shapes, the side of each
+    determinant, estimated FLOPs and memory per chunk.
+    """
+
+    def __init__(
+        self,
+        quantity: Expr,
+        form: Expr,
+        using: tuple[str, ...],
+        plan: Plan,
+        runtime: Runtime,
+        adapter: ModelAdapter,
+        chunk_size: int | None,
+        progress: bool | None,
+        higher_is_better: bool,
+        needs_labels: bool,
+        info: dict[str, str],
+    ):
+        self.quantity, self.form, self.using, self.plan = quantity, form, using, plan
+        self.runtime, self.adapter = runtime, adapter
+        self.chunk_size = chunk_size or _default_chunk(adapter, needs_labels)
+        self.progress = progress
+        self.higher_is_better = higher_is_better
+        self.needs_labels = needs_labels
+        self.info = info
+
+    # -- evaluation ---------------------------------------------------------------------------------
+    def _term(self, X: torch.Tensor, y: torch.Tensor | None, where: str) -> PoolTerm:
+        if self.needs_labels:
+            return PoolTerm(dense=self.adapter.observed_information(X, y, where))
+        if y is not None:
+            eta, _ = self.adapter.forward(X[:1], where)
+            self.adapter.likelihood.labels(y, y.shape[0] if isinstance(y, torch.Tensor) else -1, eta.shape[1], where)
+        return PoolTerm(factors=self.adapter.factors(X, where))
+
+    def _check(self, X: object, y: object, where: str) -> None:
+        if not isinstance(X, torch.Tensor):
+            raise CompileError(f"{where} must be a torch.Tensor of inputs, got {type(X).__name__}")
+        if X.dim() == 0:
+            raise CompileError(f"{where} must have a leading dimension of points")
+        if self.needs_labels and y is None:
+            raise CompileError(
+                f"{self.form} uses the observed information H''[y|x,w*] exactly, so it needs the labels: "
+                "call acq(X_pool, y_pool) (or add 'ggn' to using to use the Fisher information instead)"
+            )
+        if y is not None:
+            if not isinstance(y, torch.Tensor):
+                raise CompileError(f"labels for {where} must be a torch.Tensor, got {type(y).__name__}")
+            if y.shape[0] != X.shape[0]:
+                raise CompileError(f"{where} has {X.shape[0]} rows but its labels have {y.shape[0]}")
+
+    def __call__(self, X_pool: torch.Tensor, y_pool: torch.Tensor | None = None) -> torch.Tensor:
+        """One score per pool point, ``[N]``: the plan's value with the candidate's curvature."""
+        self._check(X_pool, y_pool, "X_pool")
+        N = X_pool.shape[0]
+        out = torch.empty(N, dtype=self.adapter.dtype)
+        chunks = iter_chunks(N, self.chunk_size)
+        bar = tqdm(total=N, desc="infonotation", unit="pt", delay=0.5, disable=self.progress is False or N == 0,
+                   leave=False)
+        try:
+            for sl in chunks:
+                yy = y_pool[sl] if y_pool is not None else None
+                out[sl] = self.runtime.score(self._term(X_pool[sl], yy, "X_pool"))
+                bar.update(sl.stop - sl.start)
+        finally:
+            bar.close()
+        if not bool(torch.isfinite(out).all()):
+            bad = (~torch.isfinite(out)).nonzero()[:5].flatten().tolist()
+            raise CompileError(f"scores are not finite for pool points {bad}; check the network and the prior")
+        return out
+
+    def joint(self, X_batch: torch.Tensor, y_batch: torch.Tensor | None = None, side: str = "auto") -> torch.Tensor:
+        """The quantity for the whole batch jointly (its Fisher is the sum of the members', R11): a 0-dim tensor.
+
+        ``side`` chooses the determinant-lemma side (``"auto"``, ``"data"``: ``nK x nK``, ``"weight"``: ``P x P``).
+        """
+        self._check(X_batch, y_batch, "X_batch")
+        if side not in ("auto", "data", "weight"):
+            raise CompileError(f"side must be 'auto', 'data' or 'weight', got {side!r}")
+        return self.runtime.joint(self._term(X_batch, y_batch, "X_batch"), side=side)
+
+    def select(
+        self, X_pool: torch.Tensor, k: int, strategy: str = "greedy", return_scores: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Indices (``LongTensor[k]``, in selection order) of a batch of ``k`` pool points.
+
+        ``"topk"``: the ``k`` best individual scores. ``"greedy"``: greedy maximisation of the joint quantity with
+        incremental rank-K updates (for the paper's raw proxies, where lower is better, minimisation). With
+        ``return_scores`` also the scores (top-k: each point's; greedy: the joint score of each prefix).
+        """
+        if not isinstance(k, int) or isinstance(k, bool):
+            raise CompileError(f"k must be an int, got {type(k).__name__}")
+        self._check(X_pool, None, "X_pool")
+        N = X_pool.shape[0]
+        if not 0 < k <= N:
+            raise CompileError(f"cannot select k={k} of {N} pool points; choose 1 <= k <= {N}")
+        if strategy == "topk":
+            s = self(X_pool)
+            vals, idx = torch.topk(s, k, largest=self.higher_is_better)
+            return (idx, vals) if return_scores else idx
+        if strategy != "greedy":
+            raise CompileError(f"unknown selection strategy {strategy!r}; use 'topk' or 'greedy'")
+        if self.needs_labels:
+            raise CompileError("greedy selection with the exact observed information is not supported; add 'ggn'")
+        parts = [self.adapter.factors(X_pool[sl], "X_pool") for sl in iter_chunks(N, self.chunk_size)]
+        f = concat_factors(parts)
+        if f.n * f.P * f.K * 8 > 2**31 and not hasattr(f, "z"):
+            raise CompileError("greedy selection over the whole network needs too much memory; use last_layer=True")
+        idx, prefix = greedy(self.runtime, f, k, self.chunk_size, maximize=self.higher_is_better)
+        return (idx, prefix) if return_scores else idx
+
+    # -- description ----------------------------------------------------------------------------------
+    def describe(self) -> str:
+        ad, rt = self.adapter, self.runtime
+        pool = self.plan.pool_leaf
+        K = ad.C if ad.C > 0 else 0
+        lines = [
+            "infonotation compiled plan",
+            f"  quantity:   {self.quantity}",
+            f"  form:       {self.form}   (using {', '.join(self.using)})",
+            f"  parameters: {ad.describe()}; likelihood {ad.likelihood.name}; dtype {str(ad.dtype).split('.')[-1]}",
+            "  matrices:",
+        ]
+        for leaf, text in sorted(self.info.items()):
+            if leaf != "setup":
+                lines.append(f"    {leaf}: {text}")
+        for f in rt.fixed_matrices():
+            lines.append(f"    Q = {ws_text(f.key)}: {ad.P}x{ad.P}, Cholesky once, logdet {float(f.logdet):.6g}")
+        if pool is not None:
+            if self.needs_labels:
+                lines.append(f"    candidate {pool.text}: exact observed information, {ad.P}x{ad.P} per point")
+            elif ad.last_layer:
+                lines.append(
+                    f"    candidate {pool.text}: rank-{K} factor U = L ⊗ [z;1] ({ad.P}x{K}) per point; "
+                    f"no {ad.P}x{ad.P} matrix per point"
+                )
+            else:
+                lines.append(f"    candidate {pool.text}: rank-{K} factor U = J^T L ({ad.P}x{K}) per point")
+        lines.append("  atoms:")
+        lines += ["    " + s for s in rt.describe_atoms(K, self.needs_labels)]
+        flops, mem = self.cost()
+        lines.append(
+            f"  cost: ~{flops:.3g} FLOP per pool point; chunks of {self.chunk_size} points, ~{mem / 2**20:.0f} MiB "
+            "working memory per chunk"
+        )
+        lines.append(f"  better:     {'higher' if self.higher_is_better else 'lower (a raw proxy)'}")
+        if "setup" in self.info:
+            lines.append(f"  setup:      {self.info['setup']}")
+        return "\n".join(lines)
+
+    def cost(self) -> tuple[float, float]:
+        """Estimated (FLOPs per pool point, bytes per chunk)."""
+        ad = self.adapter
+        P, C = ad.P, max(ad.C, 1)
+        nq = max(1, len(self.runtime.fixed_matrices()))
+        item = 8 if ad.dtype == torch.float64 else 4
+        if self.needs_labels:
+            return nq * (P**3 / 3 + P * P), self.chunk_size * P * P * item * 3
+        if ad.last_layer:
+            D1 = ad.D1
+            per_point = nq * (2 * D1 * C * C * D1 + 2 * C * C * D1 + 4 * C**3 + C**3 / 3)
+            return per_point, self.chunk_size * C * C * D1 * item
+        return nq * (2 * P * P * C + 2 * P * C * C) + 2 * P * C * 50, self.chunk_size * P * C * item * 3
+
+    def __str__(self) -> str:
+        return self.describe()
+
+    def __repr__(self) -> str:
+        return f"<CompiledAcquisition {self.quantity} on {self.adapter.describe()}>"
+
+
+def _default_chunk(adapter: ModelAdapter, dense: bool) -> int:
+    item = 8 if adapter.dtype == torch.float64 else 4
+    P = adapter.P
+    if dense:
+        per = 3 * P * P * item
+    elif adapter.last_layer:
+        per = adapter.C * adapter.C * adapter.D1 * item
+    else:
+        per = 3 * P * max(adapter.C, 1) * item
+    return int(max(16, min(8192, CHUNK_BYTES // max(per, 1))))
+
+
+# -- cache keys ------------------------------------------------------------------------------------
+def _obj_key(obj: object, refs: list) -> object:
+    if isinstance(obj, torch.Tensor):
+        refs.append(weakref.ref(obj))
+        return ("T", id(obj), obj._version, obj.data_ptr(), tuple(obj.shape), obj.dtype)
+    if isinstance(obj, (tuple, list)):
+        return ("L", tuple(_obj_key(o, refs) for o in obj))
+    if isinstance(obj, nn.Module):
+        refs.append(weakref.ref(obj))
+        return ("M", id(obj))
+    if isinstance(obj, (str, int, float, bool, type(None), torch.dtype, Expr)):
+        return obj
+    refs.append(None)  # unhashable or unknown: never cached
+    return ("?", id(obj))
+
+
+def _network_key(network: nn.Module, refs: list) -> object:
+    refs.append(weakref.ref(network))
+    state = tuple((id(t), t._version, t.data_ptr()) for t in list(network.parameters()) + list(network.buffers()))
+    modes = tuple(m.training for m in network.modules())
+    return (id(network), state, modes)
+
+
+def compile(
+    expr: str | Expr,
+    network: nn.Module,
+    likelihood: str = "categorical",
+    space: str = "weight",
+    last_layer: bool | str | nn.Linear = True,
+    prior_precision: float | torch.Tensor = 1.0,
+    train: tuple[torch.Tensor, torch.Tensor] | None = None,
+    using: Iterable[str] | None = None,
+    eval: torch.Tensor | None = None,  # noqa: A002 - the API's name
+    sigma: float | None = None,
+    dtype: torch.dtype = torch.float64,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
+) -> CompiledAcquisition:
+    """Compile the information quantity ``expr`` into an acquisition function on ``network``.
+
+    The quantity (e.g. ``I[W;Y|x]``, ``I[W;Y_B|x_B]``, ``I[W;y|x]``, ``I[Y_eval;Y|x,X_eval]``, or a weight-space
+    matrix expression such as ``1/2 logdet(H''[Y|x,w*] @ H''[w*]^-1 + Id)``) is mapped by the approximation
+    steps ``using`` (default gaussian, ggn, eig_logdet) to its weight-space form (R19-R25), lowered to a plan and
+    bound to the network's curvature: ``H''[w*]`` is the prior ``prior_precision`` or, with ``train=(X, y)``,
+    ``H''[w*|D] = sum_i H''[y_i|x_i,w*] + prior_precision`` (R12, Fisher/GGN of each training point).
+    ``eval=X_eval`` supplies the evaluation inputs of (J)EPIG quantities.
+    """
+    refs: list = []
+    try:
+        key = (
+            expr if isinstance(expr, (str, Expr)) else id(expr),
+            _network_key(network, refs) if isinstance(network, nn.Module) else ("?", id(network)),
+            likelihood, space, _obj_key(last_layer, refs), _obj_key(prior_precision, refs), _obj_key(train, refs),
+            tuple(using) if using is not None and not isinstance(using, str) else using,
+            _obj_key(eval, refs), sigma, dtype, chunk_size, progress,
+        )
+        hash(key)
+    except TypeError:
+        key, refs = None, [None]
+    if key is not None and None not in refs:
+        hit = _CACHE.get(key)
+        if hit is not None and all(r() is not None for r in hit[0]):
+            _CACHE.move_to_end(key)
+            return hit[1]
+    acq = _compile(expr, network, likelihood, space, last_layer, prior_precision, train, using, eval, sigma, dtype,
+                   chunk_size, progress)
+    if key is not None and None not in refs:
+        _CACHE[key] = (refs, acq)
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return acq
+
+
+def _compile(
+    expr: Any, network: Any, likelihood: str, space: str, last_layer: Any, prior_precision: Any, train: Any,
+    using: Any, eval_: Any, sigma: Any, dtype: Any, chunk_size: Any, progress: Any,
+) -> CompiledAcquisition:
+    if space != "weight":
+        if space == "prediction":
+            raise CompileError(
+                "space='prediction' is evaluated from posterior samples by inf.bald / inf.batchbald / inf.epig; "
+                "the numeric compiler handles space='weight'"
+            )
+        raise CompileError(f"unknown space {space!r}; use 'weight' (or 'prediction' through inf.bald/inf.epig)")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
+        raise CompileError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if isinstance(expr, str):
+        quantity = parse(expr)
+    elif isinstance(expr, Expr):
+        quantity = expr
+    else:
+        raise CompileError(f"expr must be notation text or an inf.Expr, got {type(expr).__name__}")
+    steps = normalise_using(using)
+    form = weight_space_form(quantity, steps)
+    head = make_likelihood(likelihood, sigma) if isinstance(likelihood, str) else None
+    if head is None:
+        raise CompileError(f"likelihood must be a string, got {type(likelihood).__name__}")
+    adapter = ModelAdapter(network, head, last_layer, dtype)
+    observed_as_fisher = adapter.last_layer or "ggn" in steps or "glm" in steps
+    try:
+        plan = lower(form, observed_as_fisher)
+    except NotationError as exc:
+        raise type(exc)(f"{exc} (compiling {quantity})") from None
+    t0 = time.perf_counter()
+    chunk = chunk_size or _default_chunk(adapter, False)
+    info: dict[str, str] = {}
+    mats: dict[Leaf, torch.Tensor] = {}
+    leaves = plan.leaves
+    prior = prior_precision_matrix(prior_precision, adapter)
+    posterior = None
+    if train is not None:
+        posterior = posterior_precision(adapter, train, prior, chunk)
+        n_train = int(train[0].shape[0])
+    for leaf in leaves:
+        if leaf.kind == "PRIOR":
+            if posterior is not None:
+                mats[leaf] = posterior
+                info[leaf.text] = f"bound to H''[w*|D]: sum of {n_train} training Fishers + prior precision"
+            else:
+                mats[leaf] = prior
+                info[leaf.text] = "prior precision (no training data given)"
+        elif leaf.kind == "POSTERIOR":
+            if posterior is None:
+                raise CompileError(f"{leaf.text} needs the training data: pass train=(X_train, y_train)")
+            mats[leaf] = posterior
+            info[leaf.text] = f"sum of {n_train} training Fishers + prior precision"
+        elif leaf.kind in ("EVAL_SUM", "EVAL_MEAN"):
+            if eval_ is None:
+                raise CompileError(f"{leaf.text} needs the evaluation inputs: pass eval=X_eval")
+            if not isinstance(eval_, torch.Tensor) or eval_.dim() == 0 or eval_.shape[0] == 0:
+                raise CompileError("eval must be a non-empty torch.Tensor of evaluation inputs")
+            S = summed_fisher(adapter, eval_, chunk, "X_eval")
+            mats[leaf] = S / eval_.shape[0] if leaf.kind == "EVAL_MEAN" else S
+            how = "mean" if leaf.kind == "EVAL_MEAN" else "sum"
+            info[leaf.text] = f"{how} of {eval_.shape[0]} eval Fishers, {adapter.P}x{adapter.P}"
+    if eval_ is not None and not any(leaf.kind.startswith("EVAL") for leaf in leaves):
+        warnings.warn(f"eval=... was given but {form} has no eval term; it is ignored", UserWarning, stacklevel=3)
+    runtime = Runtime(plan, adapter, mats)
+    info["setup"] = f"fixed matrices built in {time.perf_counter() - t0:.3g} s"
+    pool = plan.pool_leaf
+    needs_labels = pool is not None and pool.observed
+    higher = not is_proxy(quantity, steps)
+    return CompiledAcquisition(quantity, form, steps, plan, runtime, adapter, chunk_size, progress, higher,
+                               needs_labels, info)

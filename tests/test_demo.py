@@ -1,0 +1,98 @@
+"""The main job: ``infonotation demo --quick`` end to end, its report, and its numbers recomputed."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from infonotation.cli import main
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    (out / "notes.txt").write_text("an existing, non-empty folder is fine")
+    assert main(["demo", "--out", str(out), "--quick", "--seed", "0"]) == 0
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_report_files_are_written_and_self_contained(report):
+    out, _ = report
+    for name in ("report.md", "report.html", "results.json", "correlations.png", "bald_eig_scores.png",
+                 "active_learning.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "notes.txt").exists()
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+    import re
+
+    # nothing is fetched: no external src/href (SVG namespace URIs are names, not requests), no scripts
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "<script" not in page and "<link" not in page
+    md = (out / "report.md").read_text()
+    assert "I[W;Y|x]" in md and "Spearman" in md and "Active learning" in md
+
+
+def test_correlation_tables_match_an_independent_recomputation(report):
+    _, res = report
+    comp = res["comparison"]
+    names, scores = comp["names"], {k: np.array(v) for k, v in comp["scores"].items()}
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            rho = stats.spearmanr(scores[a], scores[b]).statistic
+            assert comp["spearman_all"][i][j] == pytest.approx(rho, abs=1e-9)
+            keep = np.union1d(np.argsort(-scores[a])[: comp["top"]], np.argsort(-scores[b])[: comp["top"]])
+            rho_top = stats.spearmanr(scores[a][keep], scores[b][keep]).statistic
+            assert comp["spearman_top"][i][j] == pytest.approx(rho_top, abs=1e-9)
+
+
+def test_trace_bound_dominates_the_logdet_for_every_candidate(report):
+    _, res = report
+    s = res["comparison"]["scores"]
+    assert np.all(np.array(s["EIG Trace"]) >= np.array(s["EIG LogDet"]) - 1e-9)  # log(1 + t) <= t
+    assert np.all(np.array(s["EIG LogDet"]) >= 0)
+
+
+def test_bald_in_the_report_equals_the_entropy_formula_on_recomputed_samples(report):
+    """Retrain the (deterministic) network, redraw the MC-dropout samples, apply the BALD formula by hand."""
+    from infonotation.acquisition import mc_dropout_log_probs
+    from infonotation.demo.data import load_digits_split
+    from infonotation.demo.run import CONFIGS
+    from infonotation.demo.train import train_mlp
+
+    _, res = report
+    cfg = CONFIGS["quick"]
+    data = load_digits_split(0, cfg["n_train"], cfg["n_pool"], cfg["n_test"])
+    net = train_mlp(data.X[data.train], data.y[data.train], seed=0, epochs=cfg["epochs"])
+    p = mc_dropout_log_probs(net, data.X[data.pool], cfg["mc_samples"], seed=0).exp().numpy()  # [N, K, C]
+    mean = p.mean(1)
+    entropy_of_mean = -(mean * np.log(np.where(mean > 0, mean, 1))).sum(-1)
+    mean_entropy = -(p * np.log(np.where(p > 0, p, 1))).sum(-1).mean(1)
+    np.testing.assert_allclose(res["comparison"]["scores"]["BALD"], entropy_of_mean - mean_entropy, atol=1e-10)
+
+
+def test_active_learning_curves_are_complete(report):
+    _, res = report
+    loop = res["active_learning"]
+    cfg = res["config"]
+    for name in cfg["methods"]:
+        r = loop["methods"][name]
+        assert r["labels"] == [cfg["initial"] + i * cfg["per_round"] for i in range(cfg["rounds"] + 1)]
+        acc = np.array(r["accuracy"])
+        assert acc.shape == (cfg["seeds"], cfg["rounds"] + 1) and np.all((acc > 0.1) & (acc <= 1))
+    import infonotation as inf
+
+    for info in res["methods"].values():  # each derivation starts from the method's notation
+        assert inf.parse(info["derivation"].splitlines()[0]) == inf.parse(info["notation"])
+
+
+def test_another_seed_changes_the_numbers(report, tmp_path):
+    from infonotation.demo import run_demo
+
+    _, res0 = report
+    torch.manual_seed(123)
+    res1 = run_demo(tmp_path, seed=1, quick=True)
+    assert res1["comparison"]["scores"]["BALD"] != res0["comparison"]["scores"]["BALD"]
+    assert res1["comparison"]["spearman_all"] != res0["comparison"]["spearman_all"]
