@@ -5,8 +5,8 @@ Parse it, reason about it, compile it to PyTorch. See ``docs/`` and ``README.md`
 
 from .acquisition import bald, batchbald, epig
 from .acquisition.methods import Method, methods
+from .compiler import compile
 from .errors import CompileError, NotationError, ParseError, ResolveError, RuleError
-from .numeric import compile
 from .symbolic.check import Verdict, check, equivalent
 from .symbolic.derivation import Derivation, derive
 from .symbolic.model import Model

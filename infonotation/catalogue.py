@@ -1,4 +1,4 @@
-"""Generated documentation: the rules catalogue (``docs/rules.md``) and the API reference (``docs/api.md``).
+"""Generated documentation: the rules catalogue, the methods gallery and the API reference (``docs/``).
 
 ``python -m infonotation.catalogue`` rewrites the generated pages; a test fails when they are stale.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .symbolic.rules import RULES
 
-__all__ = ["rules_markdown", "api_markdown", "write", "PAGES"]
+__all__ = ["rules_markdown", "api_markdown", "methods_markdown", "write", "PAGES"]
 
 
 def rules_markdown() -> str:
@@ -56,8 +56,30 @@ def api_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def methods_markdown() -> str:
+    """The gallery of named methods: notation, approximation steps and the engine's derivation of each."""
+    from .acquisition.methods import methods
+
+    lines = ["# Methods gallery", "",
+             "Generated from `inf.methods` by `python -m infonotation.catalogue`; do not edit. Each method is a line",
+             "of notation plus the approximation steps that turn it into what the method computes; the derivation",
+             "below is the symbolic engine's own output (`inf.methods.NAME.derivation()`).", "",
+             "| method | notation | space | labels | batch | reference |", "|---|---|---|---|---|---|"]
+    for m in methods.values():
+        notation = m.notation.replace("|", "\\|")
+        lines.append(f"| `{m.name}` | `{notation}` | {m.space} | {'yes' if m.labels else 'no'} | {m.batch} | "
+                     f"{m.reference} |")
+    lines.append("")
+    for m in methods.values():
+        d = m.derivation()
+        using = ", ".join(m.using) or "(none)"
+        lines += [f"## {m.name}", "", m.summary, "", f"Notation `{m.notation}`; steps: {using}.", "", "```", str(d),
+                  "```", ""]
+    return "\n".join(lines)
+
+
 #: page name -> generator
-PAGES = {"rules.md": rules_markdown, "api.md": api_markdown}
+PAGES = {"rules.md": rules_markdown, "api.md": api_markdown, "methods.md": methods_markdown}
 
 
 def write(folder: Path) -> list[Path]:

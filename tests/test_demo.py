@@ -46,6 +46,9 @@ def test_correlation_tables_match_an_independent_recomputation(report):
             keep = np.union1d(np.argsort(-scores[a])[: comp["top"]], np.argsort(-scores[b])[: comp["top"]])
             rho_top = stats.spearmanr(scores[a][keep], scores[b][keep]).statistic
             assert comp["spearman_top"][i][j] == pytest.approx(rho_top, abs=1e-9)
+            keep = np.union1d(np.argsort(-scores[a])[: comp["top_small"]], np.argsort(-scores[b])[: comp["top_small"]])
+            rho_small = stats.spearmanr(scores[a][keep], scores[b][keep]).statistic
+            assert comp["spearman_top_small"][i][j] == pytest.approx(rho_small, abs=1e-9)
 
 
 def test_trace_bound_dominates_the_logdet_for_every_candidate(report):

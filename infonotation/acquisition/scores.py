@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 _MAX_CHUNK = 1 << 22  # elements of the largest temporary tensor per chunk (16 MiB in float32)
+_KMEANS_ITERS = 2  # Lloyd iterations on a subsample when grouping label configurations for the lazy bounds
+_KMEANS_SUBSAMPLE = 16  # rows per group in that subsample
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -235,10 +237,10 @@ class _Configurations:
             return self.weights, omega
         gen = torch.Generator(device=self.weights.device).manual_seed(int(seed))
         perm = torch.randperm(m, generator=gen, device=self.weights.device)
-        sub = perm[: 32 * groups]  # centroids are fitted on a subsample, every row is assigned at the end
+        sub = perm[: _KMEANS_SUBSAMPLE * groups]  # centroids are fitted on a subsample, all rows assigned at the end
         cent = self.weights[perm[:groups]].clone()
-        for it in range(5):
-            x, om = (self.weights, omega) if it == 4 else (self.weights[sub], omega[sub])
+        for it in range(_KMEANS_ITERS + 1):
+            x, om = (self.weights, omega) if it == _KMEANS_ITERS else (self.weights[sub], omega[sub])
             assign = self._nearest(x, cent)
             tot = torch.zeros(groups, dtype=x.dtype, device=x.device).scatter_add_(0, assign, om)
             mean = torch.zeros_like(cent).scatter_add_(0, assign.unsqueeze(1).expand(-1, self.k), x * om.unsqueeze(1))
@@ -344,7 +346,7 @@ def batchbald(
     seed: int = 0,
     *,
     lazy: bool = True,
-    groups: int = 256,
+    groups: int = 128,
     max_chunk_elements: int = _MAX_CHUNK,
 ) -> BatchBALDResult:
     """BatchBALD: greedily select k pool points maximising the joint ``I[W; Y_1, ..., Y_b | x_1, ..., x_b]``.

@@ -8,7 +8,9 @@ For every pool candidate it computes, on one trained network:
 * the weight-space predictive proxies ``logdet(F_eval (H_D + F_x)^-1 + Id)`` with the mean (EPIG) and the
   summed (JEPIG) evaluation Fisher, and the trace proxy, negated so that higher is better;
 
-then the Spearman rank correlations over all candidates and over the union of each pair's top halves.
+then the Spearman rank correlations over all candidates and over the union of each pair's top halves
+(and top tenths, the regime where acquisition actually picks). "Top" means the highest scores; the
+paper's notebook ranked ascending, see paper-reference section 4.2.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Comparison:
     spearman_all: np.ndarray
     spearman_top: np.ndarray
     top: int
+    spearman_top_small: np.ndarray
+    top_small: int
 
 
 def _ranks(v: np.ndarray) -> np.ndarray:
@@ -93,10 +97,12 @@ def compare(net: torch.nn.Module, X_train: torch.Tensor, y_train: torch.Tensor, 
     names = list(QUANTITIES)
     n = len(names)
     top = top or len(X_pool) // 2
-    s_all, s_top = np.eye(n), np.eye(n)
+    small = max(10, len(X_pool) // 10)
+    s_all, s_top, s_small = np.eye(n), np.eye(n), np.eye(n)
     for i in range(n):
         for j in range(i + 1, n):
             a, b = scores[names[i]], scores[names[j]]
             s_all[i, j] = s_all[j, i] = spearman(a, b)
             s_top[i, j] = s_top[j, i] = top_union_spearman(a, b, top)
-    return Comparison(names, scores, s_all, s_top, top)
+            s_small[i, j] = s_small[j, i] = top_union_spearman(a, b, small)
+    return Comparison(names, scores, s_all, s_top, top, s_small, small)

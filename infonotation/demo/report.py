@@ -120,11 +120,23 @@ def _table_md(names: list[str], m: list[list[float]]) -> str:
     return head + rows
 
 
-def _final_accuracy_md(loop: dict) -> str:
-    lines = ["| method | labels | test accuracy (mean ± std) |", "|---|---|---|"]
+def _accuracy_rows(loop: dict) -> tuple[list[int], list[tuple[str, list[str]]]]:
+    """Columns: 100 labels (when reached) and the final count; cells 'mean ± std' over seeds."""
+    labels = next(iter(loop["methods"].values()))["labels"]
+    cols = sorted({n for n in (100, labels[-1]) if n in labels})
+    rows = []
     for name, r in loop["methods"].items():
         acc = np.array(r["accuracy"])
-        lines.append(f"| {name} | {r['labels'][-1]} | {acc[:, -1].mean():.3f} ± {acc[:, -1].std():.3f} |")
+        cells = [f"{acc[:, labels.index(n)].mean():.3f} ± {acc[:, labels.index(n)].std():.3f}" for n in cols]
+        rows.append((name, cells))
+    return cols, rows
+
+
+def _final_accuracy_md(loop: dict) -> str:
+    cols, rows = _accuracy_rows(loop)
+    lines = ["| method | " + " | ".join(f"accuracy at {n} labels" for n in cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -148,7 +160,9 @@ def write_report(results: dict, out: Path) -> list[Path]:
                "", "Spearman rank correlation over all candidates:", "", _table_md(comp["names"],
                                                                                  comp["spearman_all"]),
                f"Over the union of each pair's top {comp['top']} candidates:", "",
-               _table_md(comp["names"], comp["spearman_top"]), "![correlations](correlations.png)", "",
+               _table_md(comp["names"], comp["spearman_top"]),
+               f"Over the union of each pair's top {comp['top_small']} candidates (where acquisition picks):", "",
+               _table_md(comp["names"], comp["spearman_top_small"]), "![correlations](correlations.png)", "",
                "![scores](bald_eig_scores.png)", ""]
     loop = results.get("active_learning")
     if loop:
@@ -189,15 +203,17 @@ def _html(results: dict, pngs: list[Path]) -> str:
                   "<p>Spearman rank correlation over all candidates</p>",
                   _table_html(comp["names"], comp["spearman_all"]),
                   f"<p>Over the union of each pair's top {comp['top']} candidates</p>",
-                  _table_html(comp["names"], comp["spearman_top"])]
+                  _table_html(comp["names"], comp["spearman_top"]),
+                  f"<p>Over the union of each pair's top {comp['top_small']} candidates</p>",
+                  _table_html(comp["names"], comp["spearman_top_small"])]
         parts += [_img(by_name[k]) for k in ("correlations", "bald_eig_scores") if k in by_name]
     loop = results.get("active_learning")
     if loop:
-        rows = "".join(
-            f"<tr><td>{html.escape(n)}</td><td>{r['labels'][-1]}</td><td>{np.mean(np.array(r['accuracy'])[:, -1]):.3f}"
-            f" ± {np.std(np.array(r['accuracy'])[:, -1]):.3f}</td></tr>" for n, r in loop["methods"].items())
-        parts += ["<h2>Active learning</h2>",
-                  f"<table><tr><th>method</th><th>labels</th><th>test accuracy</th></tr>{rows}</table>"]
+        cols, acc_rows = _accuracy_rows(loop)
+        head = "".join(f"<th>accuracy at {n} labels</th>" for n in cols)
+        rows = "".join(f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+                       for n, cells in acc_rows)
+        parts += ["<h2>Active learning</h2>", f"<table><tr><th>method</th>{head}</tr>{rows}</table>"]
         if "active_learning" in by_name:
             parts.append(_img(by_name["active_learning"]))
     style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse}"

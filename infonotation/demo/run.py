@@ -89,7 +89,9 @@ def _run(out: Path, seed: int, quick: bool) -> dict:
     last = net[-1]
     results["comparison"] = {
         "names": comp.names, "top": comp.top, "spearman_all": comp.spearman_all.tolist(),
-        "spearman_top": comp.spearman_top.tolist(), "scores": {k: v.tolist() for k, v in comp.scores.items()},
+        "spearman_top": comp.spearman_top.tolist(), "top_small": comp.top_small,
+        "spearman_top_small": comp.spearman_top_small.tolist(),
+        "scores": {k: v.tolist() for k, v in comp.scores.items()},
         "n_pool": int(data.pool.numel()), "n_train": int(data.train.numel()), "n_eval": int(data.eval.numel()),
         "num_samples": cfg["mc_samples"], "parameters": int(last.weight.numel() + last.bias.numel()),
         "test_accuracy": accuracy(net, X[data.test], y[data.test]),
