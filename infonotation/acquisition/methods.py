@@ -51,6 +51,7 @@ from ..symbolic.derivation import Derivation, derive
 from ..syntax.parser import parse
 from ..syntax.tree import Expr
 from .batch import (
+    _check_k,
     bait_scores,
     bait_select,
     greedy_logdet,
@@ -131,14 +132,6 @@ def _check_inputs(X: object, where: str) -> Tensor:
     if X.is_floating_point() and not bool(torch.isfinite(X).all()):
         raise CompileError(f"{where} holds NaN or infinite values")
     return X
-
-
-def _check_k(k: object, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise CompileError(f"k must be an int, got {type(k).__name__}")
-    if not 1 <= k <= n:
-        raise CompileError(f"cannot select k = {k} points from a pool of {n}; choose 1 <= k <= {n}")
-    return k
 
 
 # ----------------------------------------------------------------------------------------------------

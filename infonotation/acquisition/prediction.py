@@ -25,6 +25,7 @@ from ..errors import CompileError
 from ..syntax.parser import parse
 from ..syntax.resolve import is_random
 from ..syntax.tree import Expr, Term
+from .batch import _check_k
 from .scores import bald, batchbald, epig, information_gain, jepig, predictive_information_gain
 
 __all__ = ["PredictionAcquisition", "compile_prediction", "estimator_for"]
@@ -84,9 +85,7 @@ class PredictionAcquisition:
 
     def select(self, X_pool: Tensor, k: int, strategy: str = "topk", y_pool: Tensor | None = None) -> Tensor:
         """``k`` pool indices: ``"topk"`` of the scores, or ``"greedy"`` (BatchBALD) for ``I[W;Y|x]``."""
-        n = X_pool.shape[0] if isinstance(X_pool, Tensor) else 0
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= n:
-            raise CompileError(f"cannot select k = {k!r} points from a pool of {n}; choose 1 <= k <= {n}")
+        _check_k(k, X_pool.shape[0] if isinstance(X_pool, Tensor) else 0)
         if strategy == "topk":
             return torch.sort(self(X_pool, y_pool), descending=True, stable=True).indices[:k]
         if strategy == "greedy":

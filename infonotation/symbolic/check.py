@@ -137,10 +137,25 @@ def _substitute_point(e: Expr) -> Expr:
     return map_tree(e, f)
 
 
-def _check_equal(a: Expr, b: Expr, model: Model | None, op: str = "=") -> StepVerdict:
+def _equal_step(a: Expr, b: Expr, model: Model | None, op: str = "=") -> tuple[StepVerdict, Canon, Canon, Canon]:
     ok, how, ca, cb, diff = prove_equal(a, b, model)
     reason = how if ok else f"{how}; left - right = {format_canon(diff)}"
-    return StepVerdict(a, op, b, ok, how.split(":")[0], reason)
+    return StepVerdict(a, op, b, ok, how.split(":")[0], reason), ca, cb, diff
+
+
+def _near_miss_hint(expr: Relation, model: Model | None) -> str:
+    """Say so when a false statement holds once the plain parameter value ``w`` is read as ``w*``."""
+    from .rules import check_step
+
+    fixed = _substitute_point(expr)
+    if fixed == expr:
+        return ""
+    again = [check_step(lft, op, rgt, model) for st in fixed.statements() if isinstance(st, Relation)
+             for lft, op, rgt in st.steps()]
+    if again and all(s.holds for s in again):
+        return ("it holds when the parameter value `w` is the point estimate `w*` (the text uses both `w` and `w*`, "
+                "which are different values)")
+    return ""
 
 
 def check(text: Expr | str, model: Model | None = None, *, latex: bool = False) -> Verdict:
@@ -161,25 +176,14 @@ def check(text: Expr | str, model: Model | None = None, *, latex: bool = False) 
         raise NotationError(f"`{expr}` is an expression, not a relation: write `a = b` to check an identity")
     from .rules import check_step
 
-    steps: list[StepVerdict] = []
-    for statement in expr.statements():
-        if not isinstance(statement, Relation):
-            continue
-        for left, op, right in statement.steps():
-            steps.append(check_step(left, op, right, model))
+    if len(expr.ops) == 1 and expr.ops[0] in ("=", ":="):  # one identity: show both canonical forms
+        step, ca, cb, diff = _equal_step(expr.items[0], expr.items[1], model, expr.ops[0])
+        hint = "" if step.holds else _near_miss_hint(expr, model)
+        how = step.reason.split("; left - right")[0]
+        return Verdict(step.holds, expr, how, format_canon(ca), format_canon(cb), format_canon(diff), (step,), hint)
+    steps = [check_step(left, op, right, model) for statement in expr.statements() if isinstance(statement, Relation)
+             for left, op, right in statement.steps()]
     holds = all(s.holds for s in steps)
-    hint = ""
-    if not holds:
-        fixed = _substitute_point(expr)
-        if fixed != expr:
-            again = [check_step(lft, op, rgt, model) for st in fixed.statements() if isinstance(st, Relation)
-                     for lft, op, rgt in st.steps()]
-            if all(s.holds for s in again):
-                hint = ("it holds when the parameter value `w` is the point estimate `w*` (the text uses both "
-                        "`w` and `w*`, which are different values)")
-    if len(steps) == 1 and steps[0].op in ("=", ":="):
-        s = steps[0]
-        ok, how, ca, cb, diff = prove_equal(s.left, s.right, model)
-        return Verdict(holds, expr, how, format_canon(ca), format_canon(cb), format_canon(diff), tuple(steps), hint)
+    hint = "" if holds else _near_miss_hint(expr, model)
     method = "; ".join(sorted({s.method for s in steps}))
     return Verdict(holds, expr, method, steps=tuple(steps), hint=hint)

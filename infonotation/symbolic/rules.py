@@ -104,10 +104,8 @@ def _independence(e: Expr, model: Model | None) -> Expr | None:
     changed = False
     for n in list(given):
         trial = Term(e.head, e.order, e.groups, tuple(g for g in given if g != n))
-        if not trial.given and not trial.groups:
-            continue
-        if prove_equal(Term(e.head, e.order, e.groups, tuple(given)), trial, model)[0] and \
-                "exact" in prove_equal(Term(e.head, e.order, e.groups, tuple(given)), trial, model)[1]:
+        ok, how = prove_equal(Term(e.head, e.order, e.groups, tuple(given)), trial, model)[:2]
+        if ok and how.startswith("exact"):
             given.remove(n)
             changed = True
     return Term(e.head, e.order, e.groups, tuple(given)) if changed else None
@@ -519,11 +517,9 @@ def _variants(e: Expr, names: tuple[str, ...], model: Model | None) -> list[tupl
 def check_step(left: Expr, op: str, right: Expr, model: Model | None) -> StepVerdict:
     """Check one step: ``=`` proven, ``~=`` matched to an approximation, ``<=``/``<~`` to a bound."""
     if op in ("=", ":="):
-        ok, how, _, _, diff = prove_equal(left, right, model)
-        from .canonical import format_canon
+        from .check import _equal_step
 
-        return StepVerdict(left, op, right, ok, how.split(":")[0], how if ok else f"{how}; left - right = "
-                           f"{format_canon(diff)}")
+        return _equal_step(left, right, model, op)[0]
     if op in ("=>", "<=>"):
         return StepVerdict(left, op, right, True, "logic", "statements are checked separately")
     if op == "~=":
