@@ -8,12 +8,11 @@ product operator, since LaTeX has no ``@``.
 
 from __future__ import annotations
 
-import re
 import time
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
+import seed
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -39,8 +38,6 @@ from infonotation.syntax.tree import (
     Term,
     Transpose,
 )
-
-SEED = Path("/work/shared/seed/000_0464a88ec390094f.txt")
 
 
 def star_to_mul(e: Expr) -> Expr:
@@ -266,9 +263,12 @@ SEED_EXPECTED = [
 
 
 def seed_displays() -> list[str]:
-    if not SEED.exists():  # pragma: no cover - the seed ships with the project's workspace
-        pytest.skip("the blog post seed is not available")
-    return re.findall(r"\\\[.*?\\\]", SEED.read_text("utf-8"), flags=re.S)
+    return seed.displays()
+
+
+def test_kept_displays_are_the_posts_displays():
+    source = seed.displays_in_source()
+    assert source is None or source == seed.displays()
 
 
 def test_every_seed_display_is_covered():

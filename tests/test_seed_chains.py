@@ -7,16 +7,13 @@ Where the oracle can decide a display (no approximation in it), its truth comes 
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import pytest
+import seed
 from enumeration import truth
 
 import infonotation as inf
-
-SEED = Path("/work/shared/seed/000_0464a88ec390094f.txt")
 
 EIG_CHAIN = ("I[W;Y|x] ~= -1/2 logdet(H''[w*]) + 1/2 logdet(H''[w*|Y,x]) "
              "= 1/2 logdet(H''[Y|x,w*] + H''[w*]) - 1/2 logdet(H''[w*]) "
@@ -84,15 +81,12 @@ def test_false_gaussian_entropy_is_reported() -> None:
 
 # -- the blog post's display equations ---------------------------------------------------------------
 def _displays() -> list[str]:
-    text = SEED.read_text()
-    return [m.group(1).strip() for m in re.finditer(r"\\\[(.*?)\\\]", text, re.S)]
+    return [d[2:-2].strip() for d in seed.displays()]
 
 
 def _parse_latex():
-    """``inf.parse_latex``; skip only when the LaTeX module does not exist yet (never when it is broken)."""
-    if importlib.util.find_spec("infonotation.syntax.latex") is None:  # pragma: no cover
-        pytest.skip("infonotation.syntax.latex is not written yet")
-    from infonotation.syntax.latex import parse_latex  # an ImportError here is a failure, not a skip
+    """``inf.parse_latex``."""
+    from infonotation.syntax.latex import parse_latex
 
     return parse_latex
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import pytest
 from enumeration import DiscreteWorld, SmoothWorld, Unsupported, close, evaluate, truth
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import infonotation as inf
@@ -196,8 +195,8 @@ def test_hessian_checker_is_sound_under_the_model(pair: tuple[Expr, Expr]) -> No
     said = inf.equivalent(lhs, rhs, model)
     try:
         true = truth(lhs, rhs, model=True, seeds=(0, 1))
-    except Unsupported as err:  # pragma: no cover - every generated term has w* in it
-        pytest.skip(str(err))
+    except Unsupported:  # pragma: no cover - every generated term has w* in it
+        reject()
     if said:
         assert true, "SOUNDNESS BUG" + _report(lhs, rhs, model)
     else:
