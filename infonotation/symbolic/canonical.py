@@ -63,6 +63,8 @@ class Occ(NamedTuple):
 
 
 ONE = ("1",)
+#: Integer powers of numbers up to this exponent are folded exactly; larger ones stay symbolic.
+MAX_EXPONENT = 64
 Canon = dict  # key -> Fraction
 
 
@@ -405,7 +407,8 @@ def canonical(e: Expr, model: Model | None = None) -> Canon:
     if isinstance(e, Pow):
         base, exp = canonical(e.base, model), canonical(e.exponent, model)
         nb, ne = _number(base), _number(exp)
-        if nb is not None and ne is not None and ne.denominator == 1 and (nb != 0 or ne >= 0):
+        small = ne is not None and abs(ne) <= MAX_EXPONENT
+        if nb is not None and small and ne.denominator == 1 and (nb != 0 or ne >= 0):
             v = nb ** int(ne)
             return {ONE: Fraction(v)} if v else {}
         if ne == -1:

@@ -149,9 +149,13 @@ class _Evaluator:
                 raise EvaluationError("a matrix exponent")
             x = exp[0, 0]
             if self.is_scalar(base):
+                if abs(x) > 10_000:
+                    raise EvaluationError("a power with an exponent beyond 10,000 is not evaluated")
                 return self.scalar(base[0, 0] ** x)
             if x != int(x):
                 raise EvaluationError("a fractional power of a matrix")
+            if abs(x) > 64:
+                raise EvaluationError("a matrix power with an exponent beyond 64 is not evaluated")
             out = mpmath.eye(base.rows)
             m = base if x >= 0 else self.inv(base)
             for _ in range(abs(int(x))):
