@@ -27,6 +27,7 @@ from lark.parsers.lalr_analysis import Shift
 
 from ..errors import ParseError
 from .tree import (
+    MAX_DIGITS,
     Const,
     Expectation,
     Expr,
@@ -43,12 +44,14 @@ from .tree import (
     Sum,
     Term,
     Transpose,
+    fits,
 )
 
 __all__ = ["parse", "grammar_text", "MAX_LENGTH", "MAX_DEPTH"]
 
 #: Longest input accepted, in characters.
 MAX_LENGTH = 100_000
+_NUMBER_LITERAL = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])\d+(?:\.\d+)?")
 #: Deepest syntax tree accepted (nesting of brackets, functions, powers, signs).
 MAX_DEPTH = 150
 
@@ -193,6 +196,8 @@ def _fold(items: list, ops: list) -> tuple[list, list]:
         if not q:
             break
         value = Fraction(p.numerator * q.denominator, p.denominator * q.numerator)
+        if not fits(value):
+            break  # as product_of: huge quotients stay unfolded
         items[0:2] = [_make(Number, {"value": value}, _join(items[0], items[1]), 1)]
         del ops[0]
     return items, ops
@@ -783,6 +788,11 @@ def _check_limits(text: str) -> None:
                 depth -= 1
     if not text.strip():
         raise ParseError("empty input: expected an expression such as `I[W; Y | x]`", text, 0)
+    if len(text) > MAX_DIGITS:  # only then can a literal be too long
+        for m in _NUMBER_LITERAL.finditer(text):
+            if m.end() - m.start() >= MAX_DIGITS:  # so that p/q of every folded literal fits MAX_DIGITS too
+                raise ParseError(f"a number with {MAX_DIGITS} or more digits; write it with fewer digits", text,
+                                 m.start())
 
 
 def parse(text: str) -> Expr:

@@ -382,12 +382,25 @@ def product_of(factors: list[Expr] | tuple[Expr, ...], ops: list[str] | tuple[st
     while len(factors) >= 2 and ops[0] == "/" and isinstance(factors[0], Number) and isinstance(factors[1], Number):
         if factors[1].value == 0:
             break
+        value = factors[0].value / factors[1].value
+        if not fits(value):
+            break  # keep huge quotients unfolded, so that they print as the literals they came from
         folded = Number(factors[0].value / factors[1].value, span=_join(factors[0].span, factors[1].span))
         factors[0:2] = [folded]
         ops.pop(0)
     if len(factors) == 1:
         return factors[0]
     return Product(tuple(factors), tuple(ops))
+
+
+#: Longest number literal, in digits; a folded quotient must fit it too (so that it prints and parses back).
+MAX_DIGITS = 300
+_LIMIT = 10**MAX_DIGITS
+
+
+def fits(value: Fraction) -> bool:
+    """Whether a rational prints as ``p/q`` with literals the parser accepts."""
+    return abs(value.numerator) < _LIMIT and value.denominator < _LIMIT
 
 
 def _join(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:

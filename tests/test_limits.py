@@ -17,3 +17,15 @@ def test_small_powers_fold_exactly():
     assert inf.check("2^10 = 1024").method.startswith("exact")
     assert not inf.check("2^10 = 1000")
     assert inf.check("x^2 = x * x")
+
+
+def test_long_number_literals_are_parse_errors_and_folded_quotients_round_trip():
+    import pytest
+
+    for text, column in (("9" * 5000, 1), ("x + 0." + "1" * 400, 5)):
+        with pytest.raises(inf.ParseError, match="digits") as err:
+            inf.parse(text)
+        assert err.value.column == column
+    for text in ("/".join(["9" * 299] * 20), "9" * 150 + "." + "9" * 148, "0." + "1" * 297):
+        e = inf.parse(text)
+        assert inf.parse(str(e)) == e and inf.parse(e.unicode()) == e
