@@ -26,7 +26,7 @@ from fractions import Fraction
 from typing import NamedTuple
 
 from ..errors import NotationError, ResolveError
-from ..syntax.resolve import is_random, resolve, variable
+from ..syntax.resolve import is_random, variable
 from ..syntax.tree import (
     Const,
     Expectation,
@@ -489,12 +489,6 @@ def _combine_exp(a: Canon, b: Canon, sign: int) -> Canon:
     (kb, vb), = b.items()
     total = _add(dict(ka[1]), dict(kb[1]), Fraction(sign))
     return {("exp", _freeze(total)): va * (vb if sign > 0 else 1 / vb)}
-
-
-def canonical_of(e: Expr, model: Model | None = None, text: str = "") -> Canon:
-    """Resolve, then canonicalise."""
-    resolve(e, text)
-    return canonical(e, model)
 
 
 # -- printing --------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from ..syntax.tree import (
     sum_of,
 )
 
-__all__ = ["map_tree", "rebuild", "linear_form", "from_linear", "simplify", "mentions", "term_of"]
+__all__ = ["map_tree", "rebuild", "linear_form", "from_linear", "simplify", "mentions"]
 
 Rule = Callable[[Expr], "Expr | None"]
 
@@ -175,6 +175,3 @@ def simplify(e: Expr) -> Expr:
         e = map_tree(e, _simplify_sum)
     return e
 
-
-def term_of(e: Expr) -> Term | None:
-    return e if isinstance(e, Term) else None
