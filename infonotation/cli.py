@@ -1,7 +1,8 @@
 """The ``infonotation`` command line: parse, check and derive information quantities.
 
 Exit status: 0 success (for ``check``: the identity holds), 1 the identity does not hold,
-2 bad input (the message is the library's own error, with a caret under the fault).
+2 bad input (the message is the library's own error, with a caret under the fault), 3 undecided
+(``check`` could neither prove nor refute it; it prints UNDECIDED).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ notation (ASCII; Unicode such as ≈ ≤ θ ∣ ⁻¹ also works):
   H''[Y|x,w*] Fisher information    logdet(M), tr(M), M^-1, M^T, Id, A @ B, 1/2, C_k
   relations: =  ~= (approximately)  <=  <~ (at most, after an approximation)  =>  <=>
 """
+
+
+#: Exit status of ``check`` when the statement could be neither proven nor refuted.
+EXIT_UNDECIDED = 3
 
 
 def _read(text: str, latex: bool):
@@ -65,7 +70,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     verdict = check(_read(args.text, args.latex_input), _model(args))
     print(verdict.explanation)
-    return 0 if verdict else 1
+    return 0 if verdict else (EXIT_UNDECIDED if verdict.undecided else 1)
 
 
 def _cmd_derive(args: argparse.Namespace) -> int:
@@ -105,9 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--tree", action="store_true", help="print the syntax tree")
     sp.set_defaults(func=_cmd_parse)
 
-    sp = sub.add_parser("check", help="check an identity or a derivation chain (exit 0 holds, 1 does not)",
+    sp = sub.add_parser("check", help="check an identity or a derivation chain (exit 0 holds, 1 does not, "
+                                      "3 undecided)",
                         description="Check a relation or chain step by step under the default Bayesian model "
-                                    "p(y,w|x) = p(y|x,w) p(w). Exit 0 when it holds, 1 when not, 2 on bad input.")
+                                    "p(y,w|x) = p(y|x,w) p(w). Exit 0 when it HOLDS, 1 when it DOES NOT HOLD, 2 on "
+                                    "bad input, 3 when it is UNDECIDED (neither proven nor refuted).")
     add_input(sp)
     sp.add_argument("--no-model", action="store_true", help="assume nothing: every joint distribution")
     sp.set_defaults(func=_cmd_check)

@@ -57,6 +57,14 @@ def test_check_exits_1_when_it_does_not_hold(capsys) -> None:
     assert "difference" in out
 
 
+def test_check_exits_3_and_says_undecided_when_neither_proven_nor_refuted(capsys) -> None:
+    # log of a negative number is undefined: neither side is ever defined, so nothing is proven or refuted
+    code, out, _ = run(capsys, "check", "log(-exp(H[X])) = 2 * log(-exp(H[X]))", "--no-model")
+    assert code == 3 and out.startswith("UNDECIDED"), out
+    assert not inf.check("log(-exp(H[X])) = 2 * log(-exp(H[X]))") and inf.check(
+        "log(-exp(H[X])) = 2 * log(-exp(H[X]))").status == "undecided"
+
+
 def test_check_uses_the_model_unless_told_not_to(capsys) -> None:
     bayes = "H[w|y,x] = H[y|x,w] + H[w] - H[y|x]"
     assert run(capsys, "check", bayes)[0] == 0

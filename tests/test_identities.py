@@ -161,17 +161,17 @@ ROWS: list[tuple[str, bool]] = [
     ("logdet(H''[w*|y,x]) = logdet(H''[y|x,w*] + H''[w*])", M),
     ("H''[y|x,w*] @ H''[w*] = H''[w*] @ H''[y|x,w*]", M),
     ("tr(H''[y|x,w*] @ H''[w*] @ H''[Y|x,w*]) = tr(H''[w*] @ H''[y|x,w*] @ H''[Y|x,w*])", M),
-    ("H'[y|x,w*] @ H'[y|x,w*]^T = H''[y|x,w*]", M),
+    ("H'[y|x,w*]^T @ H'[y|x,w*] = H''[y|x,w*]", M),
     ("E_{p(y|x,w*)}[H''[w*|y,x]] = H''[w*|Y,x]", M),
     ("E_{p(x)}[H''[Y|x,w*]] = H''[Y|X,w*]", M),
     # the information equality and the zero-mean score: true, but outside the canonical form
-    ("E_{p(y|x,w*)}[H'[y|x,w*] @ H'[y|x,w*]^T] = H''[Y|x,w*]", M),
+    ("E_{p(y|x,w*)}[H'[y|x,w*]^T @ H'[y|x,w*]] = H''[Y|x,w*]", M),
     ("E_{p(y|x,w*)}[H'[y|x,w*]] = 0", M),
 ]
 
 #: True identities the checker cannot prove (regularity results about scores, not algebra of atoms).
 INCOMPLETE = {
-    ("E_{p(y|x,w*)}[H'[y|x,w*] @ H'[y|x,w*]^T] = H''[Y|x,w*]", M):
+    ("E_{p(y|x,w*)}[H'[y|x,w*]^T @ H'[y|x,w*]] = H''[Y|x,w*]", M):
         "Fisher's information equality E[g g^T] = E[Hess] needs calculus, not canonical forms",
     ("E_{p(y|x,w*)}[H'[y|x,w*]] = 0", M): "the score has mean zero: calculus, not canonical forms",
 }

@@ -152,11 +152,20 @@ def test_determinant_lemma_numerically_on_rectangular_matrices() -> None:
 
 def test_glm_is_exact_for_a_glm_and_only_then() -> None:
     e = inf.parse("H''[y|x,w*]")
-    out = _fires("glm", e, inf.Model())
+    linear = inf.Model(likelihood="categorical", linear=True)  # logistic regression: outputs linear in w
+    out = _fires("glm", e, linear)
     assert out == inf.parse("H''[Y|x,w*]")
     assert truth(e, out, model=True, glm=True)       # softmax(A w + b): observed = Fisher information
     assert not truth(e, out, model=True, glm=False)  # a non-linear head: the precondition matters
     assert RULES["ggn"].apply(e, inf.Model()) == out
+    # a GLM in the last layer: an exponential-family likelihood and the derivative in w_L*
+    last = inf.parse("H''[y|x,w_L*]")
+    assert _fires("glm", last, inf.Model(likelihood="bernoulli")) == inf.parse("H''[Y|x,w_L*]")
+    # outside its precondition the rule refuses: no likelihood, no model, or the whole (non-linear) network
+    assert RULES["glm"].apply(e, inf.Model()) is None
+    assert RULES["glm"].apply(last, inf.Model()) is None
+    assert RULES["glm"].apply(last, None) is None
+    assert RULES["glm"].apply(e, inf.Model(likelihood="categorical")) is None
 
 
 # -- bounds and approximations, numerically -------------------------------------------------------------

@@ -7,26 +7,46 @@ so every term is a combination of joint information contents ``-log p(V)`` avera
 ``p(U_V | o)``. An atom is keyed by its event ``V`` *and* its context ``o``: ``H[X, y] = H[y] + H[X | y]``
 is true while ``H[X, y] = H[X] + H[y | X]`` is not, and the canonical forms say so.
 
-Under a :class:`~infonotation.symbolic.model.Model` three exact reductions apply:
+Names become *occurrences* ``Occ(variable, tag)``; the tag says how the name is used, and binding and
+scoping go by the whole occurrence, never by the letter:
 
-1. an event splits into blocks that are independent in the model (``-log p(A, B) = -log p(A) - log p(B)``);
-2. a block that is closed under parents factorises, ``-log p(S) = sum_v -log p(v | pa(v))``;
-3. context names d-separated from an atom's random names drop out (``p(w | x) = p(w)``).
+* ``R``: an upper-case name inside ``H[...]``/``I[...]``, averaged over inside that term;
+* ``F``: an upper-case name inside ``p(...)`` outside any term, a *free* random variable: the expression is a
+  function of its value (``p(Y|x)`` is a random quantity, not ``exp(-H[Y|x])``);
+* ``o``: a lower-case observed value (``x``, ``y_1``, the parameter value ``w``), the only kind an
+  expectation ``E_{p(y|x)}`` binds;
+* ``*``: the point estimate ``w*`` (and its parts ``w_L*``), a fixed value that no expectation binds.
 
-Hessians ``H''`` (and gradients ``H'``) act linearly and vanish on atoms without the parameter.
-Everything that is not linear in atoms (``logdet``, ``tr``, products of matrices, expectations of
-non-linear bodies) becomes an *opaque key* whose arguments are themselves canonical, so equal
-arguments give equal keys; :mod:`~infonotation.symbolic.evaluate` decides the rest numerically.
+Exact reductions, each a theorem with its precondition:
+
+1. a part of the parameter next to the whole, with the same tag, adds nothing: ``-log p(w, w_L, S) =
+   -log p(w, S)`` (``w_L`` is a function of ``w``; a fact of the notation, with or without a model);
+2. under a :class:`~infonotation.symbolic.model.Model`: an event factorises by the chain rule in the model's
+   fixed order, each factor conditioned only on what it depends on, ``-log p(S) = sum_v -log p(v | R_v)``
+   (for a set closed under parents, ``R_v`` is ``v``'s parents); context names that the model makes irrelevant
+   (Bayes-ball's requisite set) drop out;
+3. Hessians ``H''`` (and gradients ``H'``) act linearly on the integrand at the term's parameter value and
+   vanish on atoms without that value;
+4. an expectation ``E_{p(a|b)}`` is pushed through linear atoms only (never through ``exp``, ``log``,
+   ``logdet``, inverses or products), when the weights combine: ``p(a|b) p(U|c) = p(a, U | b, c)``;
+   ``E_{p(a|b)}[p(c|a,g)] = p(c|g,b)`` only when ``c`` is independent of ``b`` given ``(a, g)`` and ``a`` of
+   ``g`` given ``b``; an expectation of anything else is an opaque key with its unused bound names summed
+   out and its irrelevant conditioning names dropped.
+
+Everything that is not linear in atoms becomes an *opaque key* whose arguments are themselves canonical,
+so equal arguments give equal keys; :mod:`~infonotation.symbolic.evaluate` decides the rest numerically.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Iterable
 from fractions import Fraction
 from typing import NamedTuple
 
 from ..errors import NotationError, ResolveError
-from ..syntax.resolve import is_random, variable
+from ..syntax.resolve import is_batch, is_random, variable
 from ..syntax.tree import (
     Const,
     Expectation,
@@ -45,19 +65,23 @@ from ..syntax.tree import (
     Term,
     Transpose,
 )
-from .model import Model
+from .model import Model, is_parameter_part
 
-__all__ = ["Occ", "Canon", "canonical", "ONE", "occurrences", "key_vars", "format_key", "format_canon"]
+__all__ = ["Occ", "Canon", "canonical", "ONE", "occurrences", "key_vars", "format_key", "format_canon",
+           "bound_occurrences", "LINEAR_KINDS"]
+
+#: Tags of occurrences that are values (everything but an average inside a term).
+VALUE_TAGS = ("F", "o", "*")
 
 
 class Occ(NamedTuple):
-    """An occurrence of a variable: ``tag`` is ``R`` (random), ``o`` (observed) or ``*`` (point estimate)."""
+    """An occurrence of a variable: ``tag`` is ``R`` (averaged), ``F`` (free random), ``o`` (observed), ``*``."""
 
     var: str
     tag: str
 
     def __str__(self) -> str:
-        if self.tag == "R":
+        if self.tag in ("R", "F"):
             return self.var[:1].upper() + self.var[1:] if not self.var.startswith("D") else self.var
         return self.var + ("*" if self.tag == "*" else "")
 
@@ -65,20 +89,25 @@ class Occ(NamedTuple):
 ONE = ("1",)
 #: Integer powers of numbers up to this exponent are folded exactly; larger ones stay symbolic.
 MAX_EXPONENT = 64
+#: Keys that are linear atoms: two canonical forms that differ only in these differ as quantities.
+LINEAR_KINDS = ("ic", "f", "d", "const", "1", "Id", "name", "mat")
 Canon = dict  # key -> Fraction
 
 
-def occ(name: Name) -> Occ:
+def occ(name: Name, free: bool = False) -> Occ:
     var = variable(name)
-    if var == "w_L":  # the last layer's parameter is the parameter, restricted (rule last_layer)
-        var = "w"
     if is_random(name):
-        return Occ(var, "R")
+        return Occ(var, "F" if free else "R")
     return Occ(var, "*" if name.star else "o")
 
 
-def occurrences(names: Iterable[Name]) -> frozenset[Occ]:
-    return frozenset(occ(n) for n in names)
+def occurrences(names: Iterable[Name], free: bool = False) -> frozenset[Occ]:
+    return frozenset(occ(n, free) for n in names)
+
+
+def bound_occurrences(dist: Prob) -> frozenset[Occ]:
+    """The occurrences an expectation ``E_{dist}`` binds: the lower-case names of its event, whole."""
+    return frozenset(occ(n) for n in dist.event)
 
 
 def _observed(s: Iterable[Occ]) -> frozenset[Occ]:
@@ -91,6 +120,10 @@ def _random_vars(s: Iterable[Occ]) -> frozenset[str]:
 
 def _vars(s: Iterable[Occ]) -> frozenset[str]:
     return frozenset(o.var for o in s)
+
+
+def _unique_vars(s: frozenset[Occ]) -> bool:
+    return len(_vars(s)) == len(s)
 
 
 def key_vars(key: object) -> set[Occ]:
@@ -132,132 +165,69 @@ def _number(c: Canon) -> Fraction | None:
     return None
 
 
+def _parameter(model: Model | None) -> str:
+    return model.parameter if model is not None else "w"
+
+
 # -- atoms -----------------------------------------------------------------------------------------
-def reduce_context(random_vars: frozenset[str], ctx: frozenset[Occ], model: Model | None) -> frozenset[Occ]:
-    """Drop context names that are d-separated from the random names given the rest."""
-    if model is None or not random_vars:
+def drop_parts(s: frozenset[Occ], parameter: str) -> frozenset[Occ]:
+    """Drop parts of the parameter (``w_L``) that stand next to the whole (``w``) with the same tag."""
+    parts = [o for o in s if is_parameter_part(o.var, parameter) and Occ(parameter, o.tag) in s]
+    return s.difference(parts) if parts else s
+
+
+def reduce_context(random_vars: frozenset[str], ctx: frozenset[Occ], model: Model | None,
+                   universe: frozenset[str] = frozenset()) -> frozenset[Occ]:
+    """Drop the context names that ``p(random_vars | context)`` does not depend on under the model."""
+    if model is None or not random_vars or not ctx or not _unique_vars(ctx):
         return ctx
-    kept = set(ctx)
-    for c in sorted(ctx):
-        rest = _vars(kept - {c})
-        if model.d_separated(random_vars, frozenset({c.var}), rest):
-            kept.discard(c)
-    return frozenset(kept)
+    keep = model.requisite(random_vars, _vars(ctx), universe)
+    return frozenset(o for o in ctx if o.var in keep)
 
 
-def _with_context(kind: str, payload: tuple, occs: frozenset[Occ], ctx: frozenset[Occ], model: Model | None):
+def _with_context(kind: str, payload: tuple, occs: frozenset[Occ], ctx: frozenset[Occ], model: Model | None,
+                  universe: frozenset[str] = frozenset()):
     rv = _random_vars(occs)
     if not rv:  # point-wise: context-free
         return (kind, *payload, None)
-    return (kind, *payload, reduce_context(rv, ctx, model))
-
-
-def _blocks(s: frozenset[Occ], model: Model) -> list[frozenset[Occ]]:
-    items = sorted(s)
-    if len(items) <= 1:
-        return [s]
-    parent = {o: o for o in items}
-
-    def find(o):
-        while parent[o] != o:
-            parent[o] = parent[parent[o]]
-            o = parent[o]
-        return o
-
-    empty = frozenset()
-    for i, a in enumerate(items):
-        for b in items[i + 1 :]:
-            if not model.d_separated(frozenset({a.var}), frozenset({b.var}), empty):
-                parent[find(a)] = find(b)
-    groups: dict[Occ, set[Occ]] = {}
-    for o in items:
-        groups.setdefault(find(o), set()).add(o)
-    blocks = [frozenset(g) for g in groups.values()]
-    if len(blocks) > 1:
-        for b in blocks:  # pairwise independence is not joint independence: check each block as a set
-            if not model.d_separated(_vars(b), _vars(s - b), empty):
-                return [s]
-    return blocks
+    return (kind, *payload, reduce_context(rv, drop_parts(ctx, _parameter(model)), model, universe))
 
 
 def information_content(s: frozenset[Occ], ctx: frozenset[Occ], model: Model | None) -> Canon:
-    """Canonical form of ``E_{p(U|ctx)}[-log p(S)]`` (U: the random members of S)."""
+    """Canonical form of ``E_{p(U|ctx)}[-log p(S)]`` (U: the averaged members of S)."""
+    s = drop_parts(s, _parameter(model))
     if not s:
         return {}
-    if model is None:
-        return {_with_context("ic", (s,), s, ctx, None): Fraction(1)}
+    if model is None or not _unique_vars(s) or not all(model.known(o.var) for o in s):
+        # no model, or a name it does not know (which may depend on everything): one joint atom
+        return {_with_context("ic", (s,), s, ctx, model): Fraction(1)}
+    return dict(_information_content(s, ctx, model))
+
+
+@functools.lru_cache(maxsize=65536)
+def _information_content(s: frozenset[Occ], ctx: frozenset[Occ], model: Model) -> tuple:
+    """The chain rule in the model's fixed order, ``-log p(S) = sum_v -log p(v | requisite(v))``."""
+    by_var = {o.var: o for o in s}
+    universe = frozenset(by_var) | _vars(ctx) if _unique_vars(ctx) else frozenset()
     out: Canon = {}
-    for block in _blocks(s, model):
-        bvars = _vars(block)
-        if model.is_ancestral(bvars):
-            by_var = {o.var: o for o in block}
-            for o in block:
-                pa = frozenset(by_var[p] for p in model.parents(o.var) or ())
-                key = _with_context("f", (o, pa), pa | {o}, ctx, model)
-                _add(out, {key: Fraction(1)})
-        elif (pieces := _pieces_given_parameter(block, model)) is not None:
-            # -log p(w, B_1, ..., B_n) = sum_i -log p(w, B_i) - (n - 1) (-log p(w)) when the B_i are
-            # conditionally independent given the parameter (e.g. outputs of different points)
-            point, parts = pieces
-            for piece in parts:
-                _add(out, information_content(piece | {point}, ctx, model))
-            _add(out, information_content(frozenset({point}), ctx, model), Fraction(1 - len(parts)))
-        else:
-            _add(out, {_with_context("ic", (block,), block, ctx, model): Fraction(1)})
-    return out
+    for v, before in model.factorise(frozenset(by_var)):
+        o = by_var[v]
+        pa = frozenset(by_var[p] for p in before)
+        if model.deterministic(v) and (Occ(model.parameter, o.tag) in pa or
+                                       (o.tag == "R" and any(p.var == model.parameter for p in pa))):
+            continue  # -log p(w_L | w) = 0, and E_{p(W_L|w*)}[-log p(W_L|w*)] = 0: the part is a function of the whole
+        _add(out, {_with_context("f", (o, pa), pa | {o}, ctx, model, universe): Fraction(1)})
+    return tuple(out.items())
 
 
-def _pieces_given_parameter(s: frozenset[Occ], model: Model) -> tuple[Occ, list[frozenset[Occ]]] | None:
-    """Split ``s`` minus its parameter into blocks independent given the parameter (None: no split)."""
-    points = [o for o in s if o.var == model.parameter]
-    if len(points) != 1 or len(s) < 3:
-        return None
-    point = points[0]
-    rest = sorted(s - {point})
-    given = frozenset({point.var})
-    parts: list[set[Occ]] = []
-    for o in rest:
-        joined = [p for p in parts if not all(model.d_separated(frozenset({o.var}), frozenset({q.var}), given)
-                                              for q in p)]
-        merged = {o}.union(*joined) if joined else {o}
-        parts = [p for p in parts if p not in joined] + [merged]
-    if len(parts) < 2:
-        return None
-    out = [frozenset(p) for p in parts]
-    for p in out:  # pairwise is not joint independence: check each piece against the others as a set
-        if not model.d_separated(_vars(p), _vars(s - p - {point}), given):
-            return None
-    return point, out
-
-
-def _term(t: Term, model: Model | None) -> Canon:
-    if t.head == "I":
-        a, b, rest = t.groups[0], t.groups[1], t.groups[2:]
-        if rest:  # interaction information: I[A;B;C|D] = I[A;B|D] - I[A;B|C,D]
-            first = Term("I", t.order, t.groups[:-1], t.given)
-            second = Term("I", t.order, t.groups[:-1], t.given + t.groups[-1])
-            return _add(_term(first, model), _term(second, model), Fraction(-1))
-        # I[A;B|C] := H[A|C] - H[A|B,C], each entropy term with its own context
-        h1 = Term("H", t.order, (a,), t.given)
-        h2 = Term("H", t.order, (a,), b + t.given)
-        return _add(_term(h1, model), _term(h2, model), Fraction(-1))
-    event = occurrences(t.groups[0])
-    given = occurrences(t.given)
-    everything = event | given
-    ctx = _observed(everything)
-    out = information_content(everything, ctx, model)
-    if given:
-        _add(out, information_content(given, ctx, model), Fraction(-1))
-    if t.order == 0:
-        return out
-    parameter = model.parameter if model is not None else "w"
-    # the Hessian acts on the integrand only: atoms whose event has no parameter vanish
-    return {("d", t.order, k): v for k, v in out.items() if any(_is_param(o, parameter) for o in event_of(k))}
-
-
-def _is_param(o: Occ, parameter: str) -> bool:
-    """``w``, ``w*`` and the restricted parameters ``w_L*`` (last layer) are values of the parameter."""
-    return o.var.partition("_")[0] == parameter
+def _point(t: Term, parameter: str) -> Occ | None:
+    """The parameter value a derivative term is taken at: ``w*`` (or ``w``), else its single part ``w_L*``."""
+    values = [n for g in t.groups for n in g] + list(t.given)
+    values = [occ(n) for n in values if n.base == parameter and not is_random(n)]
+    whole = [o for o in values if o.var == parameter]
+    if whole:
+        return whole[0]
+    return values[0] if values else None
 
 
 def event_of(key: tuple) -> frozenset[Occ]:
@@ -269,44 +239,124 @@ def event_of(key: tuple) -> frozenset[Occ]:
     return frozenset(key_vars(key))
 
 
+def _term(t: Term, model: Model | None) -> Canon:
+    return dict(_term_cached(t, model))
+
+
+@functools.lru_cache(maxsize=16384)
+def _term_cached(t: Term, model: Model | None) -> tuple:
+    if t.head == "I":
+        return tuple(_interaction(t, model).items())
+    event = occurrences(t.groups[0])
+    given = occurrences(t.given)
+    everything = event | given
+    ctx = _observed(everything)
+    out = information_content(everything, ctx, model)
+    if given:
+        _add(out, information_content(given, ctx, model), Fraction(-1))
+    if t.order == 0:
+        return tuple(out.items())
+    point = _point(t, _parameter(model))
+    if point is None:  # no parameter value in the term: its derivative is zero
+        return ()
+    group = t.groups[0]
+    rows = variable(group[0]) if t.order == 1 and len(group) == 1 and is_batch(group[0]) else None
+    # the derivative acts on the integrand only, at the term's parameter value
+    glm = t.order == 2 and _generalised_linear(point, model)
+    return tuple((("d", t.order, point, rows, _fisher(k, point, model) if glm else k), v) for k, v in out.items()
+                 if point in event_of(k))
+
+
+#: Likelihoods that are exponential families with the canonical link in the network's outputs.
+GLM_LIKELIHOODS = ("categorical", "bernoulli", "gaussian")
+
+
+def _generalised_linear(point: Occ, model: Model | None) -> bool:
+    """The model is a GLM in the parameter the derivative is taken in: its likelihood is an exponential family with
+    the canonical link, and the outputs are linear in that parameter (the last layer ``w_L``, or ``linear=True``)."""
+    if model is None or model.likelihood not in GLM_LIKELIHOODS:
+        return False
+    return is_parameter_part(point.var, model.parameter) or (model.linear and point.var == model.parameter)
+
+
+def _fisher(key: tuple, point: Occ, model: Model) -> tuple:
+    """For a GLM, the Hessian of ``-log p(y | x, w)`` does not depend on ``y``: it is the Fisher information's (R14)."""
+    if key[0] != "f" or key[1].tag == "R" or point not in key[2]:
+        return key
+    parents = model.parents(key[1].var) or ()
+    if model.parameter not in parents:  # not an output of the network
+        return key
+    child = Occ(key[1].var, "R")
+    pa = key[2]
+    return _with_context("f", (child, pa), pa | {child}, _observed(pa), model)
+
+
+def _interaction(t: Term, model: Model | None) -> Canon:
+    """``I[A_1; ...; A_n | C]`` by inclusion-exclusion over the groups after the first (n >= 2).
+
+    ``I[A;B|C] := H[A|C] - H[A|B,C]`` (each entropy term with its own context) and
+    ``I[A_1;...;A_n|C] := I[A_1;...;A_{n-1}|C] - I[A_1;...;A_{n-1}|A_n,C]``, so
+    ``I = sum over subsets T of {A_2..A_n} of (-1)^|T| H[A_1 | T, C]``.
+    """
+    first, rest = t.groups[0], t.groups[1:]
+    out: Canon = {}
+    for r in range(len(rest) + 1):
+        for subset in itertools.combinations(rest, r):
+            extra = tuple(n for g in subset for n in g)
+            _add(out, _term(Term("H", t.order, (first,), extra + t.given), model), Fraction((-1) ** r))
+    return out
+
+
 # -- expectations ----------------------------------------------------------------------------------
-def _push(key: tuple, a: frozenset[Occ], b: frozenset[Occ], model: Model | None):
-    """``E_{p(a|b)}`` of one linear atom, or None when the result is not an atom (kept opaque)."""
-    avars = _vars(a)
+def _consistent(*sets: frozenset[Occ]) -> bool:
+    """No variable appears with two different values across the sets."""
+    seen: dict[str, str] = {}
+    for s in sets:
+        for o in s:
+            if o.tag == "R":
+                continue
+            if seen.setdefault(o.var, o.tag) != o.tag:
+                return False
+    return True
+
+
+def _push(key: tuple, bound: frozenset[Occ], b: frozenset[Occ], model: Model | None):
+    """``E_{p(a|b)}`` of one linear atom (``a``: the bound occurrences), or None when it is not an atom."""
+    avars = _vars(bound)
     if key[0] == "d":
-        parameter = model.parameter if model is not None else "w"
-        if any(v.partition("_")[0] == parameter for v in avars):
+        if key[2] in bound:  # the derivative's point itself is averaged over: not an atom
             return None
-        inner = _push(key[2], a, b, model)
-        return None if inner is None else ("d", key[1], inner)
+        inner = _push(key[4], bound, b, model)
+        return None if inner is None else ("d", key[1], key[2], key[3], inner)
     kind = key[0]
     if kind == "ic":
         s, ctx = key[1], key[2]
     else:
         s, ctx = key[2] | {key[1]}, key[3]
-    inside = {o for o in s if o.var in avars and o.tag != "R"}
     old_ctx = ctx if ctx is not None else _observed(s)
-    in_ctx = {o for o in old_ctx if o.var in avars}
-    if not inside and not in_ctx:
+    if not (s & bound) and not (old_ctx & bound):
         return key
-    new_ctx = (old_ctx - a) | b
+    if (_vars(s - bound) | _vars(old_ctx - bound)) & avars:
+        return None  # another value of a bound variable stays behind
+    new_ctx = (old_ctx - bound) | b
+    if not _consistent(new_ctx, s - bound):
+        return None
+    # p(a | b) = p(a | new context): a is independent of the context's other names given b
     extra = _vars(new_ctx) - _vars(b)
     if model is None:
         if extra:
             return None
     elif not model.d_separated(avars, extra, _vars(b)):
         return None
-    if ctx is not None:
-        rv = _random_vars(s)
-        missing = _vars(b) - _vars(old_ctx)
-        if model is None:
-            if missing:
-                return None
-        elif not model.d_separated(rv, missing, _vars(old_ctx)):
+    # p(U | old context) = p(U | new context): the averaged names are independent of what b adds
+    rv = _random_vars(s)
+    missing = _vars(b) - _vars(old_ctx)
+    if rv and missing:
+        if model is None or not model.d_separated(rv, missing, _vars(old_ctx)):
             return None
 
     def retag(o: Occ) -> Occ:
-        return Occ(o.var, "R") if o.var in avars and o.tag != "R" else o
+        return Occ(o.var, "R") if o in bound else o
 
     if kind == "ic":
         ns = frozenset(retag(o) for o in s)
@@ -315,56 +365,85 @@ def _push(key: tuple, a: frozenset[Occ], b: frozenset[Occ], model: Model | None)
     return _with_context("f", (child, pa), pa | {child}, new_ctx, model)
 
 
+def _mentions(key: object, bound: frozenset[Occ]) -> bool:
+    return not bound.isdisjoint(key_vars(key))
+
+
 def _expectation(e: Expectation, model: Model | None) -> Canon:
-    a, b = occurrences(e.dist.event), occurrences(e.dist.given)
+    bound = bound_occurrences(e.dist)
+    b = occurrences(e.dist.given)
     body = canonical(e.body, model)
-    avars = _vars(a)
     out: Canon = {}
     rest: Canon = {}
     for k, v in body.items():
-        mentions = any(o.var in avars for o in key_vars(k))
-        if not mentions:
+        if not _mentions(k, bound):  # E[c] = c: the weights sum to one
             _add(out, {k: v})
             continue
-        pushed = _push(k, a, b, model) if k[0] in ("ic", "f", "d") else None
+        pushed = _push(k, bound, b, model) if k[0] in ("ic", "f", "d") else None
         if pushed is None:
             rest[k] = v
         else:
             _add(out, {pushed: v})
     if rest:
-        if all(k[0] == "exp" for k in rest) and len(rest) == 1:
-            total = _total_probability(e, next(iter(rest)), model)
+        if len(rest) == 1:
+            key = next(iter(rest))
+            total = _total_probability(e, key, model) if key[0] == "exp" else None
             if total is not None:
-                return _add(out, total, rest[next(iter(rest))])
-        _add(out, {("E", a, b, _freeze(rest)): Fraction(1)})
+                return _add(out, total, rest[key])
+        _add(out, {_opaque_expectation(bound, b, rest, model): Fraction(1)})
     return out
+
+
+def _opaque_expectation(bound: frozenset[Occ], b: frozenset[Occ], body: Canon, model: Model | None) -> tuple:
+    """The key of ``E_{p(a|b)}[body]`` for a body that is not linear in atoms.
+
+    Bound names the body does not use are summed out (``E_{p(a,a'|b)}[f(a)] = E_{p(a|b)}[f(a)]``), and
+    conditioning names that ``p(a | b)`` does not depend on under the model are dropped.
+    """
+    used = bound & frozenset(key_vars(tuple(body)))
+    b = drop_parts(b, _parameter(model))
+    if model is not None and _unique_vars(b) and _consistent(b, used):
+        keep = model.requisite(_vars(used), _vars(b))
+        b = frozenset(o for o in b if o.var in keep)
+    return ("E", used, b, _freeze(body))
 
 
 def _total_probability(e: Expectation, key: tuple, model: Model | None) -> Canon | None:
-    """``E_{p(a|b)}[p(c | a, b')] = p(c | b)`` when ``p(a | b) = p(a | b, b')`` (law of total probability)."""
+    """``E_{p(a|b)}[p(c | a, g)] = p(c | g, b)``, the law of total probability, with its two conditions.
+
+    ``sum_a p(a|b) p(c|a,g) = sum_a p(a|g,b) p(c|a,g,b)`` needs ``p(a|b) = p(a|g,b)`` (``a`` independent of
+    ``g`` given ``b``) and ``p(c|a,g) = p(c|a,g,b)`` (``c`` independent of ``b`` given ``a`` and ``g``). With no
+    model these hold only syntactically: ``g`` within ``b``, and ``b`` within ``a`` and ``g``.
+    """
     body = e.body
     if not isinstance(body, Prob):
         return None
-    a, b = occurrences(e.dist.event), occurrences(e.dist.given)
-    c, g = occurrences(body.event), occurrences(body.given)
-    if not a <= g or c & a:
+    a = bound_occurrences(e.dist)
+    b = occurrences(e.dist.given)
+    c, g = occurrences(body.event, free=True), occurrences(body.given, free=True)
+    if not a <= g or c & a or not _consistent(a | b, g, c):
         return None
-    extra = _vars(g - a) - _vars(b)
-    if extra:
-        if model is None or not model.d_separated(_vars(a), extra, _vars(b)):
+    g_rest = g - a
+    if _vars(c) & (_vars(b) | _vars(g_rest)):
+        return None
+    if model is None:
+        if not (_vars(g_rest) <= _vars(b) and _vars(b) <= _vars(a) | _vars(g_rest)):
             return None
-    new_given = (g - a) | b
-    if not _vars(b) <= _vars(g - a) | _vars(b):
-        return None
-    return canonical(Prob(tuple(_names(c)), tuple(_names(new_given))), model)
+    else:
+        if not model.d_separated(_vars(a), _vars(g_rest) - _vars(b), _vars(b)):
+            return None
+        if not model.d_separated(_vars(c), _vars(b) - _vars(g), _vars(a) | _vars(g_rest)):
+            return None
+    event = tuple(_name(o) for o in sorted(c))
+    given = tuple(_name(o) for o in sorted(g_rest | b))
+    return canonical(Prob(event, given), model)
 
 
-def _names(s: frozenset[Occ]) -> list[Name]:
-    out = []
-    for o in sorted(s):
-        base, _, sub = o.var.partition("_")
-        out.append(Name(base, sub or None, o.tag == "*"))
-    return out
+def _name(o: Occ) -> Name:
+    base, _, sub = o.var.partition("_")
+    if o.tag in ("R", "F") and base != "D":
+        base = base[:1].upper() + base[1:]
+    return Name(base, sub or None, o.tag == "*")
 
 
 # -- expressions -----------------------------------------------------------------------------------
@@ -379,18 +458,20 @@ def canonical(e: Expr, model: Model | None = None) -> Canon:
     if isinstance(e, Identity):
         return {("Id",): Fraction(1)}
     if isinstance(e, Name):
+        if e.upper and e.base != "D":
+            return {("mat", e.text): Fraction(1)}
         return {("name", occ(e)): Fraction(1)}
     if isinstance(e, Term):
         return _term(e, model)
     if isinstance(e, Prob):
-        s, t = occurrences(e.event), occurrences(e.given)
+        s, t = occurrences(e.event, free=True), occurrences(e.given, free=True)
         ic = information_content(s | t, _observed(s | t), model)
         if t:
             _add(ic, information_content(t, _observed(s | t), model), Fraction(-1))
         return {("exp", _freeze(_scale(ic, Fraction(-1)))): Fraction(1)}
     if isinstance(e, Info):
         inner = canonical(e.arg, model)
-        return _scale(_log(inner, model), Fraction(-1))
+        return _scale(_log(inner), Fraction(-1))
     if isinstance(e, Expectation):
         return _expectation(e, model)
     if isinstance(e, Neg):
@@ -403,7 +484,7 @@ def canonical(e: Expr, model: Model | None = None) -> Canon:
     if isinstance(e, Product):
         return _product(e, model)
     if isinstance(e, Func):
-        return _func(e.name, canonical(e.arg, model), model)
+        return _func(e.name, canonical(e.arg, model))
     if isinstance(e, Pow):
         base, exp = canonical(e.base, model), canonical(e.exponent, model)
         nb, ne = _number(base), _number(exp)
@@ -422,19 +503,19 @@ def canonical(e: Expr, model: Model | None = None) -> Canon:
     raise NotationError(f"cannot put {type(e).__name__} into canonical form")
 
 
-def _log(c: Canon, model: Model | None) -> Canon:
+def _log(c: Canon) -> Canon:
     if len(c) == 1:
         (k, v), = c.items()
-        if k[0] == "exp" and v == 1:
+        if k[0] == "exp" and v == 1:  # log(exp(z)) = z for real z
             return dict(k[1])
-        if k[0] == "fn" and k[1] == "det" and v == 1:
+        if k[0] == "fn" and k[1] == "det" and v == 1:  # log(det M) = logdet(M), both undefined for det <= 0
             return {("fn", "logdet", k[2]): Fraction(1)}
     return {("fn", "log", _freeze(c)): Fraction(1)}
 
 
-def _func(name: str, arg: Canon, model: Model | None) -> Canon:
+def _func(name: str, arg: Canon) -> Canon:
     if name == "log":
-        return _log(arg, model)
+        return _log(arg)
     if name == "tr":  # the trace is linear
         out: Canon = {}
         for k, v in arg.items():
@@ -444,7 +525,7 @@ def _func(name: str, arg: Canon, model: Model | None) -> Canon:
         return {("exp", _freeze(arg)): Fraction(1)}
     if name == "logdet" and len(arg) == 1:
         (k, v), = arg.items()
-        if k[0] == "inv" and v == 1:  # logdet(A^-1) = -logdet(A)
+        if k[0] == "inv" and v == 1:  # logdet(A^-1) = -logdet(A): det(A^-1) has the sign of det(A)
             return {("fn", "logdet", k[1]): Fraction(-1)}
     return {("fn", name, _freeze(arg)): Fraction(1)}
 
@@ -469,7 +550,7 @@ def _product(e: Product, model: Model | None) -> Canon:
             scale *= na
             acc = c
             continue
-        if not opaque and _is_exp(acc) and _is_exp(c):
+        if not opaque and _is_exp(acc) and _is_exp(c):  # p(a) p(b) = exp(log p(a) + log p(b)), point-wise
             acc = _combine_exp(acc, c, -1 if op == "/" else 1)
             continue
         if not opaque:
@@ -514,12 +595,13 @@ def format_key(k: tuple) -> str:
         c = f" | {_occs(ctx)}" if ctx else ""
         return f"E_{{p({_occs(rv)}{c})}}[{inner}]"
     if kind == "d":
-        return f"H{chr(39) * k[1]}{{{format_key(k[2])}}}"
+        at = f"@{k[2]}" + (f", rows {k[3]}" if k[3] else "")
+        return f"H{chr(39) * k[1]}{{{format_key(k[4])}}}{at}"
     if kind == "const":
         return k[1]
     if kind == "Id":
         return "Id"
-    if kind == "name":
+    if kind in ("name", "mat"):
         return str(k[1])
     if kind == "exp":
         return f"exp({format_canon(dict(k[1]))})"

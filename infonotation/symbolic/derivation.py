@@ -51,6 +51,7 @@ class Derivation:
     start: Expr
     steps: tuple[Step, ...]
     using: tuple[str, ...]
+    model: Model | None = None
 
     @property
     def result(self) -> Expr:
@@ -64,8 +65,10 @@ class Derivation:
         return Relation((self.start,) + tuple(s.after for s in self.steps), tuple(s.relation for s in self.steps))
 
     def verify(self, model: Model | None = None) -> list:
-        """Check every step with the identity checker; returns the step verdicts."""
-        return [check_step(s.before, s.relation, s.after, model or Model()) for s in self.steps]
+        """Check every step with the identity checker, under ``model`` (default: the model the derivation was made
+        under); returns the step verdicts."""
+        model = model if model is not None else (self.model if self.model is not None else Model())
+        return [check_step(s.before, s.relation, s.after, model) for s in self.steps]
 
     def __str__(self) -> str:
         lines = [str(self.start)]
@@ -133,4 +136,4 @@ def _derive(start: Expr, using: tuple[str, ...], model: Model, strict: bool) -> 
     if strict and missing:
         raise RuleError(f"rule(s) {', '.join(missing)} never applied to `{start}`; the derivation reached "
                         f"`{current}`")
-    return Derivation(start, tuple(steps), using)
+    return Derivation(start, tuple(steps), using, model)

@@ -7,7 +7,7 @@ collected with exact rational coefficients, constants pulled out of expectations
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 
 from ..syntax.tree import (
@@ -69,14 +69,14 @@ def map_tree(e: Expr, rule: Rule) -> Expr:
     return e if out is None else out
 
 
-def mentions(e: Expr, vars_: set[str]) -> bool:
-    """Whether ``e`` uses an observed value (a lower-case name) of one of ``vars_``.
+def mentions(e: Expr, bound: Iterable[Name]) -> bool:
+    """Whether ``e`` uses one of the observed values ``bound`` (lower-case names, compared whole).
 
+    Binding goes by the whole name: ``E_{p(w)}`` binds ``w`` but not ``w*``, ``E_{p(y)}`` not ``y_1``; and
     ``E_{p(y|x)}[H''[Y|x,w*]]`` does not mention the bound ``y``: its ``Y`` is averaged inside the term.
     """
-    from ..syntax.resolve import is_random, variable
-
-    return any(isinstance(n, Name) and not is_random(n) and variable(n) in vars_ for n in e.walk())
+    names = {Name(n.base, n.sub, n.star) for n in bound}
+    return any(isinstance(n, Name) and Name(n.base, n.sub, n.star) in names for n in e.walk())
 
 
 def linear_form(e: Expr) -> list[tuple[Fraction, Expr]]:
@@ -140,9 +140,7 @@ def from_linear(items: list[tuple[Fraction, Expr]]) -> Expr:
 def _simplify_expectation(e: Expr) -> Expr | None:
     if not isinstance(e, Expectation):
         return None
-    from ..syntax.resolve import variable
-
-    bound = {variable(n) for n in e.dist.event}
+    bound = e.dist.event
     inside, outside = [], []
     for c, t in linear_form(e.body):
         (inside if mentions(t, bound) else outside).append((c, t))

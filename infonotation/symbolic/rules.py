@@ -31,7 +31,9 @@ from ..syntax.tree import (
     product_of,
     sum_of,
 )
-from .check import StepVerdict, prove_equal
+from .canonical import GLM_LIKELIHOODS
+from .check import UNDECIDED, StepVerdict, prove_equal
+from .definite import positive_definite, positive_semidefinite
 from .model import Model
 from .rewrite import from_linear, linear_form, map_tree, mentions, simplify
 
@@ -70,6 +72,16 @@ def _is_output(n: Name, model: Model | None) -> bool:
     m = model or Model()
     pa = m.parents(variable(n))
     return pa is not None and _param(model) in pa
+
+
+def _verified(e: Expr, candidate: Expr, model: Model | None) -> bool:
+    """The checker proves ``e = candidate`` under ``model`` (an ill-shaped candidate is refused, not an error)."""
+    from ..errors import NotationError
+
+    try:
+        return prove_equal(e, candidate, model)[0]
+    except NotationError:
+        return False
 
 
 def _everywhere(f: Callable[[Expr, Model | None], Expr | None]) -> Callable[[Expr, Model | None], Expr | None]:
@@ -127,7 +139,12 @@ def _expectation(e: Expr, model: Model | None) -> Expr | None:
 
 
 def _hessian_bayes(e: Expr, model: Model | None) -> Expr | None:
-    """H''[w*|y,x] = H''[y|x,w*] + H''[w*] (R12: the evidence has no parameter, its Hessian is 0)."""
+    """H''[w*|y,x] = H''[y|x,w*] + H''[w*] (R12: the evidence has no parameter, its Hessian is 0).
+
+    Bayes' rule ``-log p(w|y,x) = -log p(y|x,w) - log p(w|x) + log p(y|x)`` always holds; the prior loses its
+    inputs (``p(w|x) = p(w)``) only under a model that makes the parameter independent of them. The result
+    is verified by the checker under the same model (no model: no independence), else the rule refuses.
+    """
     if not isinstance(e, Term) or e.head != "H" or e.order == 0:
         return None
     event = e.groups[0]
@@ -136,13 +153,14 @@ def _hessian_bayes(e: Expr, model: Model | None) -> Expr | None:
     point = event[0]
     outputs = tuple(n for n in e.given if _is_output(n, model))
     inputs = tuple(n for n in e.given if not _is_output(n, model))
-    prior = Term("H", e.order, (event,), ())
-    if not outputs:  # H''[w*|x] = H''[w*]: inputs carry no information about the parameter
-        candidate: Expr = prior
-    else:
-        candidate = sum_of([Term("H", e.order, (outputs,), inputs + (point,)), prior], ["+"])
-    ok, how = prove_equal(e, candidate, model or Model())[:2]
-    return candidate if ok else None
+    for prior in (Term("H", e.order, (event,), ()), Term("H", e.order, (event,), inputs)):
+        if prior == e:
+            return None
+        candidate: Expr = prior if not outputs else \
+            sum_of([Term("H", e.order, (outputs,), inputs + (point,)), prior], ["+"])
+        if _verified(e, candidate, model):
+            return candidate
+    return None
 
 
 def _hessian_additivity(e: Expr, model: Model | None) -> Expr | None:
@@ -157,7 +175,7 @@ def _hessian_additivity(e: Expr, model: Model | None) -> Expr | None:
         own = tuple(g for g in e.given if not g.star and g.sub == n.sub)
         parts.append(Term("H", e.order, ((n,),), own + (point[0],)))
     candidate = sum_of(parts, ["+"] * (len(parts) - 1))
-    ok = prove_equal(e, candidate, model or Model())[0]
+    ok = _verified(e, candidate, model)  # with no model nothing is independent: the rule refuses
     return candidate if ok else None
 
 
@@ -173,7 +191,11 @@ def _logdet_parts(t: Expr) -> tuple[Expr, Expectation | None] | None:
 
 
 def _logdet_algebra(e: Expr, model: Model | None) -> Expr | None:
-    """c logdet(F + B) - c logdet(B) = c logdet(F @ B^-1 + Id) (logdet(AB) = logdet A + logdet B)."""
+    """c logdet(F + B) - c logdet(B) = c logdet(F @ B^-1 + Id) (logdet(AB) = logdet A + logdet B).
+
+    Preconditions: ``B`` positive definite (so both sides are defined together), and, when the first
+    log-det sits under an expectation, ``B`` uses none of its bound names.
+    """
     if not isinstance(e, (Sum, Neg, Product)):
         return None
     items = linear_form(e)
@@ -188,6 +210,10 @@ def _logdet_algebra(e: Expr, model: Model | None) -> Expr | None:
             if j == i or not (isinstance(tj, Func) and tj.name == "logdet") or cj != -ci:
                 continue
             small = tj.arg
+            if not positive_definite(small):
+                continue  # logdet(F + B) - logdet(B) = logdet(F B^-1 + Id) needs det(B) > 0 (B positive definite)
+            if expectation is not None and mentions(small, expectation.dist.event):
+                continue  # B outside the expectation must not use its bound names (no capture)
             rest = list(linear_form(big))
             try:  # small must be a sub-sum of big: F = big - small
                 for part in linear_form(small):
@@ -229,6 +255,21 @@ def _observed_to_fisher(e: Expr, model: Model | None) -> Expr | None:
     return Term("H", 2, (tuple(n.capital() for n in event),), e.given)
 
 
+def _glm(e: Expr, model: Model | None) -> Expr | None:
+    """H''[y|x,w_L*] = H''[Y|x,w_L*] (R14): exact for a generalised linear model in the differentiated parameter.
+
+    Needs a model whose likelihood is an exponential family with the canonical link in the network's outputs
+    (``Model(likelihood="categorical" | "bernoulli" | "gaussian")``) and a derivative in a parameter the
+    outputs are linear in: the last layer ``w_L*`` (R16), or any parameter of a model declared ``linear=True``.
+    """
+    if model is None or model.likelihood not in GLM_LIKELIHOODS or not isinstance(e, Term):
+        return None
+    points = [n for n in e.given if n.star and _is_parameter(n, model)]
+    if len(points) != 1 or not (points[0].sub is not None or model.linear):
+        return None
+    return _observed_to_fisher(e, model)
+
+
 def _empirical_fisher(e: Expr, model: Model | None) -> Expr | None:
     """H''[y|x,w*] ~= H'[y|x,w*]^T @ H'[y|x,w*] (R13, R29: drop the curvature term -Hess p / p)."""
     if not isinstance(e, Term) or e.order != 2 or e.head != "H" or not any(n.star for n in e.given):
@@ -249,7 +290,7 @@ def _jensen(e: Expr, model: Model | None) -> Expr | None:
     c, t = items[0]
     if not (isinstance(t, Func) and t.name == "logdet" and isinstance(t.arg, Sum)):
         return None
-    bound = {variable(n) for n in e.dist.event}
+    bound = e.dist.event
     inner = []
     for ci, ti in linear_form(t.arg):
         if ti == Identity():
@@ -265,23 +306,9 @@ def _jensen(e: Expr, model: Model | None) -> Expr | None:
 
 
 def _drop_constant_expectation(e: Expr, model: Model | None) -> Expr | None:
-    if isinstance(e, Expectation) and not mentions(e.body, {variable(n) for n in e.dist.event}):
+    if isinstance(e, Expectation) and not mentions(e.body, e.dist.event):
         return e.body
     return None
-
-
-def _psd(m: Expr) -> bool:
-    """Syntactically positive semi-definite: a non-negative combination of Fisher-type Hessians."""
-    for c, t in linear_form(m):
-        if c < 0:
-            return False
-        if isinstance(t, Expectation):
-            t = t.body
-        outer = isinstance(t, Product) and t.ops == ("@",) and t.factors[0] == Transpose(t.factors[1])
-        fisher = isinstance(t, Term) and t.order == 2 and t.head == "H" and all(n.upper or n.star for n in t.groups[0])
-        if not (outer or fisher):  # g^T g is PSD; a Fisher information is PSD; observed information is not
-            return False
-    return True
 
 
 def _trace_bound(e: Expr, model: Model | None) -> Expr | None:
@@ -307,6 +334,8 @@ def _trace_bound(e: Expr, model: Model | None) -> Expr | None:
 
 
 def _trace_one(e: Expr) -> Expr | None:
+    """``logdet(Id + c M) -> tr(c M)`` when ``c > 0`` and ``M`` is ``F``, ``F @ H^-1`` or ``H^-1 @ F`` with ``F``
+    positive semi-definite and ``H`` positive definite (then ``M``'s eigenvalues are real and non-negative)."""
     if not (isinstance(e, Func) and e.name == "logdet"):
         return None
     items = linear_form(e.arg)
@@ -314,13 +343,25 @@ def _trace_one(e: Expr) -> Expr | None:
         return None
     other = [it for it in items if it != (Fraction(1), Identity())][0]
     c, m = other
-    if c <= 0:
-        return None
-    ok = _psd(m) or (isinstance(m, Product) and set(m.ops) <= {"@", "*"} and isinstance(m.factors[-1], Pow)
-                     and _psd(product_of(list(m.factors[:-1]), list(m.ops[:-1]))))
-    if not ok:
+    if c <= 0 or not _nonnegative_spectrum(m):
         return None
     return Func("tr", m if c == 1 else product_of([Number(c), m], ["*"]))
+
+
+def _nonnegative_spectrum(m: Expr) -> bool:
+    if positive_semidefinite(m):
+        return True
+    if not (isinstance(m, Product) and set(m.ops) <= {"@", "*"} and len(m.factors) >= 2):
+        return False
+    first, last = m.factors[0], m.factors[-1]
+    for inverse, rest in ((last, m.factors[:-1]), (first, m.factors[1:])):
+        if isinstance(inverse, Pow) and linear_form(inverse.exponent) == [(Fraction(-1), Number(Fraction(1)))] \
+                and positive_definite(inverse.base):
+            ops = list(m.ops[:-1]) if inverse is last else list(m.ops[1:])
+            f = product_of(list(rest), ops) if len(rest) > 1 else rest[0]
+            if positive_semidefinite(f):
+                return True
+    return False
 
 
 def _determinant_lemma(e: Expr, model: Model | None) -> Expr | None:
@@ -401,7 +442,7 @@ def _predictive_mi(e: Expr, model: Model | None) -> Expr | None:
     w = (Name(_param(model).upper()),)
     own = tuple(n for n in e.given if _same_point(n, a))
     candidate = sum_of([Term("I", 0, (w, a), own or e.given), Term("I", 0, (w, a), b + e.given)], ["-"])
-    ok = prove_equal(e, candidate, model or Model())[0]
+    ok = _verified(e, candidate, model)  # with no model nothing is independent: the rule refuses
     return candidate if ok else None
 
 
@@ -423,15 +464,22 @@ _register("independence", "=", "H[A|B,c] = H[A|B] when A is d-separated from c g
 _register("expectation", "=", "H[W|Y,x] = E_{p(y|x)}[H[W|y,x]]", "none (definition of the conditional entropy)",
           "R1", _expectation)
 _register("predictive_mi", "=", "I[Y_e;Y|x,x_e] = I[W;Y_e|x_e] - I[W;Y_e|Y,x,x_e]",
-          "Y and Y_e are independent given W (the default model)", "R9", _predictive_mi)
+          "a model in which Y and Y_e are independent given W (the default one); with no model it refuses",
+          "R9", _predictive_mi)
 _register("hessian_bayes", "=", "H''[w*|y,x] = H''[y|x,w*] + H''[w*]",
-          "the model p(y,w|x) = p(y|x,w) p(w); the evidence -log p(y|x) has no parameter", "R7, R11, R12",
+          "Bayes' rule (the evidence -log p(y|x) has no parameter); the prior loses its inputs, H''[w*|x] = "
+          "H''[w*], only under a model where the parameter is independent of them (the default one); with no "
+          "model the result keeps H''[w*|x]; every rewrite is verified by the checker under the same model",
+          "R7, R11, R12",
           _hessian_bayes)
 _register("hessian_additivity", "=", "H''[Y_1,Y_2|x_1,x_2,w*] = H''[Y_1|x_1,w*] + H''[Y_2|x_2,w*]",
-          "the labels are independent given the parameter and their inputs (the default model)", "R3, R11",
+          "a model in which the labels are independent given the parameter and their inputs (the default one); "
+          "with no model it refuses", "R3, R11",
           _hessian_additivity)
 _register("logdet_algebra", "=", "c logdet(F + B) - c logdet(B) = c logdet(F @ B^-1 + Id)",
-          "square matrices, B invertible", "logdet(AB) = logdet A + logdet B", _logdet_algebra, everywhere=True)
+          "B positive definite (so both sides are defined together); a log-det under an expectation is combined "
+          "only with a B that uses none of its bound names", "logdet(AB) = logdet A + logdet B", _logdet_algebra,
+          everywhere=True)
 _register("simplify_expectation", "=", "E_{p(a|b)}[f] = f when f does not depend on a", "none",
           "linearity of expectation", _drop_constant_expectation)
 _register("gaussian", "~=", "H[W|o] ~= -1/2 logdet H''[w*|o] + C_k",
@@ -439,9 +487,10 @@ _register("gaussian", "~=", "H[W|o] ~= -1/2 logdet H''[w*|o] + C_k",
 _register("ggn", "~=", "H''[y|x,w*] ~= H''[Y|x,w*]",
           "exponential-family likelihood; the residual curvature term is dropped (generalised Gauss-Newton)",
           "R15", _observed_to_fisher)
-_register("glm", "=", "H''[y|x,w*] = H''[Y|x,w*]",
-          "the likelihood is a generalised linear model in the parameter (e.g. the last layer)", "R14",
-          _observed_to_fisher)
+_register("glm", "=", "H''[y|x,w_L*] = H''[Y|x,w_L*]",
+          "a generalised linear model: Model(likelihood=categorical|bernoulli|gaussian) and the derivative in the "
+          "last layer's parameter w_L* (or a model declared linear=True); then observed and Fisher information "
+          "agree for every label", "R14, R16", _glm)
 _register("empirical_fisher", "~=", "H''[y|x,w*] ~= H'[y|x,w*]^T @ H'[y|x,w*]",
           "drop the curvature term -Hess_w p(y|x,w*) / p(y|x,w*) (zero in expectation over y ~ p(y|x,w*)); "
           "with the true label: the empirical Fisher (GraNd, BADGE with pseudo-labels)", "R13, R29",
@@ -451,8 +500,9 @@ _register("eig_logdet", "~=", "E_{p(y|x)}[1/2 logdet(H''[y|x,w*] @ H''[w*]^-1 + 
           "logdet is concave (Jensen: the right side is an upper bound); with ggn the expected observed "
           "information is the Fisher information", "R19, R20", _jensen)
 _register("trace", "<=", "logdet(F @ H^-1 + Id) <= tr(F @ H^-1)",
-          "F positive semi-definite (a Fisher information), H positive definite; the log-det enters with a "
-          "positive sign", "R21", _trace_bound, everywhere=False)
+          "F positive semi-definite (a Fisher information, G^T @ G), H positive definite (a prior or posterior "
+          "precision, lambda * Id), read off the syntax; never observed information or a negated Hessian; the "
+          "log-det enters with a positive sign", "R21", _trace_bound, everywhere=False)
 _register("determinant_lemma", "=", "logdet(Id + G^T @ B) = logdet(Id + B @ G^T)",
           "A (n x k), B (k x n): Sylvester's determinant identity", "R23", _determinant_lemma, everywhere=False)
 _register("flat_prior", "~=", "H''[w*] = lambda Id, lambda -> 0",
@@ -539,7 +589,7 @@ def check_step(left: Expr, op: str, right: Expr, model: Model | None) -> StepVer
                 return StepVerdict(left, op, right, True, how.split(":")[0],
                                    f"licensed by {name}: {r.statement} [{r.precondition}]", name)
         return StepVerdict(left, op, right, False, "rules", "no single approximation rule turns the left side "
-                           f"into the right side (tried {', '.join(APPROXIMATIONS)})")
+                           f"into the right side (tried {', '.join(APPROXIMATIONS)})", status=UNDECIDED)
     if op in ("<=", ">=", "<~"):
         lo, hi = (left, right) if op != ">=" else (right, left)
         ok, how = prove_equal(lo, hi, model)[:2]
@@ -555,9 +605,10 @@ def check_step(left: Expr, op: str, right: Expr, model: Model | None) -> StepVer
                 r = RULES["trace"]
                 return StepVerdict(left, op, right, True, how.split(":")[0],
                                    f"licensed by {name}: {r.statement} [{r.precondition}]", name)
-        return StepVerdict(left, op, right, False, "rules", "no bound (trace: logdet(Id + X) <= tr X for positive "
+        return StepVerdict(left, op, right, False, "rules", status=UNDECIDED, reason="no bound (trace: logdet(Id + X) "
+                           "<= tr X for positive "
                            "semi-definite X) turns the left side into the right side, or its precondition fails")
-    return StepVerdict(left, op, right, False, "unsupported", f"relation `{op}` is not checked")
+    return StepVerdict(left, op, right, False, "unsupported", f"relation `{op}` is not checked", status=UNDECIDED)
 
 
 def _bound_variants(e: Expr, model: Model | None) -> list[Expr]:

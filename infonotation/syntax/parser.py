@@ -52,6 +52,8 @@ __all__ = ["parse", "grammar_text", "MAX_LENGTH", "MAX_DEPTH"]
 #: Longest input accepted, in characters.
 MAX_LENGTH = 100_000
 _NUMBER_LITERAL = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])\d+(?:\.\d+)?")
+#: A literal in scientific notation (``1e-3``, ``2.5E4``): its value must fit the digit limit too.
+_SCIENTIFIC = re.compile(r"(?<![A-Za-z0-9_.\u0370-\u03ff])(\d+(?:\.\d+)?)[eE]([+-]?\d+)")
 #: Deepest syntax tree accepted (nesting of brackets, functions, powers, signs).
 MAX_DEPTH = 150
 
@@ -208,8 +210,8 @@ def _frozen(value: Any) -> Any:
 
 
 def _fraction(digits: str) -> Fraction:
-    """An exact rational from ``12`` or ``0.25`` (so ``0.5`` is ``1/2``)."""
-    return Fraction(int(digits)) if "." not in digits else Fraction(digits)
+    """An exact rational from ``12``, ``0.25`` or ``2.5e-3`` (so ``0.5`` is ``1/2`` and ``1e3`` is ``1000``)."""
+    return Fraction(int(digits)) if digits.isdigit() else Fraction(digits)
 
 
 def _name(tok: _Tok) -> Name:
@@ -788,6 +790,12 @@ def _check_limits(text: str) -> None:
                 depth -= 1
     if not text.strip():
         raise ParseError("empty input: expected an expression such as `I[W; Y | x]`", text, 0)
+    if "e" in text or "E" in text:
+        for m in _SCIENTIFIC.finditer(text):
+            exponent = int(m.group(2)) if len(m.group(2)) < 8 else 10**8
+            if abs(exponent) + len(m.group(1)) >= MAX_DIGITS or not fits(Fraction(m.group(0))):
+                raise ParseError(f"the number `{m.group(0)}` has {MAX_DIGITS} or more digits; write it as a power, "
+                                 f"e.g. `10^{m.group(2).lstrip('+')}`", text, m.start())
     if len(text) > MAX_DIGITS:  # only then can a literal be too long
         for m in _NUMBER_LITERAL.finditer(text):
             if m.end() - m.start() >= MAX_DIGITS:  # so that p/q of every folded literal fits MAX_DIGITS too

@@ -16,12 +16,14 @@ from enum import StrEnum
 from ..errors import ResolveError
 from .tree import Expectation, Expr, Name, Term
 
-__all__ = ["Role", "role", "resolve", "variable", "DATASET_BASES", "PARAMETER_BASES"]
+__all__ = ["Role", "role", "resolve", "variable", "is_batch", "DATASET_BASES", "PARAMETER_BASES", "BATCH_SUBSCRIPTS"]
 
 #: Upper-case names that are observed data sets, not random variables.
 DATASET_BASES = frozenset({"D"})
 #: Bases that spell the parameter (after the parser's normalisation of theta/omega).
 PARAMETER_BASES = frozenset({"w", "W"})
+#: Subscripts that make a name a batch of points (``Y_B``, ``x_B``): its gradient ``H'`` has one row per point.
+BATCH_SUBSCRIPTS = frozenset({"B"})
 
 
 class Role(StrEnum):
@@ -37,6 +39,11 @@ def variable(name: Name) -> str:
     if base not in DATASET_BASES:
         base = base[:1].lower() + base[1:]
     return base + (f"_{name.sub}" if name.sub is not None else "")
+
+
+def is_batch(name: Name) -> bool:
+    """A batch of points (``y_B``, ``Y_B``) or a data set (``D``, ``D_train``): ``H'`` of it has one row per point."""
+    return name.base in DATASET_BASES or name.sub in BATCH_SUBSCRIPTS
 
 
 def is_random(name: Name, parameter: str = "w") -> bool:
@@ -72,16 +79,25 @@ def resolve(expr: Expr, text: str = "", parameter: str = "w") -> Expr:
                 if len(by_var[variable(n)]) > 1:
                     raise _fail(f"`{n.text}` appears both upper case (random) and lower case (observed) in one "
                                 "term; a variable is either averaged over or observed", node, text)
-            values = {n.text for n in names if n.base == parameter}
-            if len(values) > 1:
-                raise _fail(f"the parameter appears at two values ({', '.join(sorted(values))}) in one term", node,
-                            text)
+            stars = {n.star for n in names if n.base == parameter}
+            if len(stars) > 1:
+                values = sorted({n.text for n in names if n.base == parameter})
+                raise _fail(f"the parameter appears at two values ({', '.join(values)}) in one term: `w` and `w*` "
+                            "are different values", node, text)
+            parts = {n.sub for n in names if n.base == parameter and n.star}
+            if node.order > 0 and None not in parts and len(parts) > 1:
+                named = ", ".join(sorted(f"{parameter}_{p}*" for p in parts))
+                raise _fail("a derivative needs one parameter to differentiate in: the term names the parts "
+                            f"{named} but not `{parameter}*`", node, text)
             if node.order > 0:
                 if any(n.upper and n.base == parameter.upper() for n in names):
                     raise _fail(f"a derivative `{node.head}{chr(39) * node.order}[...]` is taken at a point: write "
                                 f"`{parameter}*` for the parameter, not `{parameter.upper()}`", node, text)
         if isinstance(node, Expectation):
             for n in node.dist.event:
+                if n.star:
+                    raise _fail(f"`{n.text}` is a fixed point estimate, not a variable to average over: write "
+                                f"`{n.text[:-1]}` to average over the parameter", node, text)
                 if is_random(n, parameter):
                     raise _fail(f"the expectation's distribution samples values: write `{n.lower().text}` "
                                 f"(lower case), not `{n.text}`", node, text)
