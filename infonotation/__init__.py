@@ -8,8 +8,11 @@ from .acquisition.methods import Method, methods
 from .compiler import compile
 from .errors import CompileError, NotationError, ParseError, ResolveError, RuleError
 from .symbolic.check import Verdict, check, equivalent
+from .symbolic.counterexample import Counterexample
 from .symbolic.derivation import Derivation, derive
 from .symbolic.model import Model
+from .symbolic.shapes import ShapeError
+from .symbolic.sympy_form import from_sympy
 from .syntax.latex import parse_latex
 from .syntax.parser import parse
 from .syntax.tree import Expr, Relation
@@ -29,11 +32,14 @@ __all__ = [
     "equivalent",
     "check",
     "Verdict",
+    "Counterexample",
+    "from_sympy",
     "derive",
     "Derivation",
     "NotationError",
     "ParseError",
     "ResolveError",
+    "ShapeError",
     "RuleError",
     "CompileError",
 ]

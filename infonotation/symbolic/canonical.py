@@ -550,6 +550,9 @@ def _product(e: Product, model: Model | None) -> Canon:
             scale *= na
             acc = c
             continue
+        if not opaque and op != "/" and (_is_symbol(acc) or _is_symbol(c)):
+            acc = _distribute(acc, c) if _is_symbol(acc) else _distribute(c, acc)
+            continue
         if not opaque and _is_exp(acc) and _is_exp(c):  # p(a) p(b) = exp(log p(a) + log p(b)), point-wise
             acc = _combine_exp(acc, c, -1 if op == "/" else 1)
             continue
@@ -559,6 +562,21 @@ def _product(e: Product, model: Model | None) -> Canon:
     if not opaque:
         return _scale(acc, scale)
     return {("prod", tuple(opaque)): scale}
+
+
+def _is_symbol(c: Canon) -> bool:
+    """A scalar symbol times a rational (``beta``, ``1/2 lambda``)."""
+    return len(c) == 1 and next(iter(c))[0] == "name"
+
+
+def _distribute(symbol: Canon, other: Canon) -> Canon:
+    """``c * (a + b) = c a + c b`` for a scalar symbol ``c``: the symbol stays an exact coefficient of each atom."""
+    (sk, sv), = symbol.items()
+    out: Canon = {}
+    for k, v in other.items():
+        key = sk if k == ONE else ("prod", (("*", _freeze({sk: Fraction(1)})), ("*", _freeze({k: Fraction(1)}))))
+        _add(out, {key: sv * v})
+    return out
 
 
 def _is_exp(c: Canon) -> bool:

@@ -74,10 +74,29 @@ class Verdict:
     hint: str = ""
     status: str = ""
     forms: tuple[Canon, Canon, Canon] | None = field(default=None, repr=False, compare=False)
+    model: Model | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.status:
             object.__setattr__(self, "status", HOLDS if self.holds else FAILS)
+
+    @functools.cached_property
+    def counterexample(self):
+        """For a refuted identity, a small distribution on which its sides differ (None when it holds, is
+        undecided, or when no small example is found: matrix statements, integrals over the parameter).
+
+        A :class:`~infonotation.symbolic.counterexample.Counterexample` (``variables``, ``observed``, ``joint``,
+        ``lhs_value``, ``rhs_value``, ``evaluate``), or for derivative statements a
+        :class:`~infonotation.symbolic.smooth.ParameterCounterexample` (a tiny explicit model).
+        """
+        if self.status != FAILS:
+            return None
+        from .counterexample import find_counterexample
+
+        for step in self.steps:
+            if step.status == FAILS and step.op in ("=", ":="):
+                return find_counterexample(step.left, step.right, self.model)
+        return None
 
     @functools.cached_property
     def lhs(self) -> str:
@@ -115,10 +134,28 @@ class Verdict:
                 lines.append(f"  difference (left - right):        {self.difference}")
         if self.hint:
             lines.append(f"  note: {self.hint}")
+        if self.status == FAILS and self.counterexample is not None:
+            lines.append("  counterexample (the two sides differ on it):")
+            lines += ["    " + line for line in self.counterexample.table().splitlines()]
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.explanation
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows the verdict: the statement in LaTeX, each step with what decided it, the counterexample."""
+        head = {HOLDS: "**Holds**", FAILS: "**Does not hold**", UNDECIDED: "**Undecided**"}[self.status]
+        out = [f"{head}: ${self.statement.latex()}$", ""]
+        for s in self.steps:
+            mark = {HOLDS: "holds", FAILS: "does not hold", UNDECIDED: "undecided"}[s.status]
+            by = f" by `{s.rule}`" if s.rule else ""
+            rel = Relation((s.left, s.right), (s.op,))
+            out.append(f"- ${rel.latex()}$: {mark}{by} ({s.method}): {s.reason}")
+        if self.hint:
+            out += ["", f"Note: {self.hint}"]
+        if self.status == FAILS and self.counterexample is not None:
+            out += ["", "Counterexample (the two sides differ on it):", "", self.counterexample._repr_markdown_()]
+        return "\n".join(out)
 
 
 def _as_expr(x: Expr | str) -> Expr:
@@ -402,7 +439,7 @@ def _check_relation(expr: Relation, model: Model | None, hints: bool = True) -> 
         hint = _hint(expr, model) if hints and not step.holds else ""
         how = step.reason.split("; left - right")[0]
         forms = (ca, cb, diff) if (ca or cb) else None
-        return Verdict(step.holds, expr, how, (step,), hint, step.status, forms)
+        return Verdict(step.holds, expr, how, (step,), hint, step.status, forms, model)
     if not links:
         steps = [check_step(left, op, right, model) for left, op, right in expr.steps()]
     else:
@@ -422,7 +459,7 @@ def _check_relation(expr: Relation, model: Model | None, hints: bool = True) -> 
             hint = (hint + "; " if hint else "") + ("read as an implication; on its own, "
                                                      f"`{false[0]}` does not hold")
     method = "; ".join(sorted({s.method for s in steps}))
-    return Verdict(holds, expr, method, steps=tuple(steps), hint=hint, status=status)
+    return Verdict(holds, expr, method, steps=tuple(steps), hint=hint, status=status, model=model)
 
 
 def check(text: Expr | str, model: Model | None = None, *, latex: bool = False) -> Verdict:

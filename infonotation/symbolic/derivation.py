@@ -77,6 +77,10 @@ class Derivation:
             lines.append(f"  {s.relation:<2} {str(s.after):<{width}}   [{s.rule}]")
         return "\n".join(lines)
 
+    def _repr_markdown_(self) -> str:
+        """Jupyter shows the derivation as an aligned LaTeX block with each step's rule."""
+        return f"$$\n{self.latex()}\n$$"
+
     def latex(self) -> str:
         p = LatexPrinter()
         rel = p.relations

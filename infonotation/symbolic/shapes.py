@@ -91,6 +91,7 @@ class Shapes:
     def __init__(self) -> None:
         self.names: dict[str, Shape] = {}
         self.sides: list[Shape] = []
+        self.nodes: dict[int, Shape] = {}  # id(node) -> its shape, for the nodes of the trees inferred
         self._constants: dict[str, Dim] = {}
         self._count = 0
 
@@ -173,6 +174,11 @@ class _Inferrer:
         return (whole or values or [self.parameter])[0]
 
     def shape(self, e: Expr) -> Shape:
+        out = self._shape(e)
+        self.s.nodes[id(e)] = out
+        return out
+
+    def _shape(self, e: Expr) -> Shape:
         s = self.s
         if isinstance(e, Number) and e.value == 0:
             return (s.new(), s.new(), "a")  # 0 is the zero of whatever shape it meets (H''[y|x] = 0)

@@ -105,6 +105,17 @@ class Expr:
 
         return tree_outline(self)
 
+    def _repr_latex_(self) -> str:
+        """Jupyter renders expressions and relations as LaTeX in the paper's style."""
+        return f"${self.latex()}$"
+
+    def to_sympy(self):
+        """This expression as a sympy object (information terms as sympy functions, Hessians as ``MatrixSymbol``s,
+        ``logdet`` as ``log(Determinant(.))``); ``infonotation.from_sympy`` reads it back."""
+        from ..symbolic.sympy_form import to_sympy  # the one call into the symbolic layer, kept lazy
+
+        return to_sympy(self)
+
     # -- arithmetic sugar, so programs can build trees ----------------------------------------
     def __add__(self, other: Expr) -> Expr:
         return sum_of([self, _coerce(other)], ["+"])
