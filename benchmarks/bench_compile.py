@@ -153,11 +153,11 @@ def main() -> None:
     for s in range(0, N_POOL, chunk):
         z[s : s + chunk] @ prep.layout
     t_main = time.perf_counter() - t
-    flops_main = 2 * N_POOL * f_all.D1 * f_all.C * f_all.C * f_all.D1
+    flops_main = f_all.quad_flops()  # the C (C + 1) / 2 upper blocks, 2 D1^2 each per point
     rate_main = flops_main / t_main
     frac = rate_main / rate_mm
     print(f"large matmul {n_mm}x{n_mm} float64: {rate_mm / 1e9:.1f} GFLOP/s")
-    print(f"main contraction [{chunk}, {f_all.D1}] @ [{f_all.D1}, {f_all.C ** 2 * f_all.D1}] over {N_POOL} points: "
+    print(f"main contraction [{chunk}, {f_all.D1}] @ {list(prep.layout.shape)} over {N_POOL} points: "
           f"{flops_main / 1e9:.1f} GFLOP in {t_main:.3f} s = {rate_main / 1e9:.1f} GFLOP/s")
     flops_total = acq.cost()[0] * N_POOL
     print(f"whole scoring (estimated {flops_total / 1e9:.1f} GFLOP): {flops_total / t_fast / 1e9:.1f} GFLOP/s")

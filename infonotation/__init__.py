@@ -6,7 +6,8 @@ Parse it, reason about it, compile it to PyTorch. See ``docs/`` and ``README.md`
 from .acquisition import bald, batchbald, epig
 from .acquisition.methods import Method, methods
 from .compiler import compile
-from .errors import CompileError, NotationError, ParseError, ResolveError, RuleError
+from .errors import CompileError, CompileWarning, NotationError, ParseError, ResolveError, RuleError
+from .protocol import Acquisition, Selection
 from .symbolic.check import Verdict, check, equivalent
 from .symbolic.counterexample import Counterexample
 from .symbolic.derivation import Derivation, derive
@@ -26,6 +27,8 @@ __all__ = [
     "epig",
     "methods",
     "Method",
+    "Acquisition",
+    "Selection",
     "Expr",
     "Relation",
     "Model",
@@ -42,5 +45,6 @@ __all__ = [
     "ShapeError",
     "RuleError",
     "CompileError",
+    "CompileWarning",
 ]
 __version__ = "0.1.0"

@@ -37,9 +37,11 @@ def api_markdown() -> str:
 
     import infonotation
 
+    from . import protocol
+
     lines = ["# API reference", "",
              "Generated from the docstrings of `infonotation.__all__` by `python -m infonotation.catalogue`; "
-             "do not edit.", ""]
+             "do not edit.", "", "## The acquisition protocol", "", inspect.getdoc(protocol) or "", ""]
     for name in infonotation.__all__:
         obj = getattr(infonotation, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):
@@ -64,11 +66,12 @@ def methods_markdown() -> str:
              "Generated from `inf.methods` by `python -m infonotation.catalogue`; do not edit. Each method is a line",
              "of notation plus the approximation steps that turn it into what the method computes; the derivation",
              "below is the symbolic engine's own output (`inf.methods.NAME.derivation()`).", "",
-             "| method | notation | space | labels | batch | reference |", "|---|---|---|---|---|---|"]
+             "| method | notation | space | labels | batch | likelihoods | reference |",
+             "|---|---|---|---|---|---|---|"]
     for m in methods.values():
         notation = m.notation.replace("|", "\\|")
         lines.append(f"| `{m.name}` | `{notation}` | {m.space} | {'yes' if m.labels else 'no'} | {m.batch} | "
-                     f"{m.reference} |")
+                     f"{', '.join(m.likelihoods)} | {m.reference} |")
     lines.append("")
     for m in methods.values():
         d = m.derivation()

@@ -68,3 +68,12 @@ class RuleError(NotationError):
 
 class CompileError(NotationError):
     """An expression, model or input cannot be compiled or evaluated numerically."""
+
+
+class CompileWarning(UserWarning):
+    """A compiled acquisition function works, but on an assumption the user may not have meant.
+
+    Examples: no ``train=`` (the posterior is the prior alone), a network left in training mode with dropout or
+    BatchNorm (the mode actually used is named), a label-aware quantity whose score cannot depend on the label
+    under the chosen approximation steps (the reason is named).
+    """

@@ -254,7 +254,7 @@ def test_bait_method_on_a_network_against_dense_last_layer_fishers() -> None:
     for ev, F_eval in ((Xe, sum(fishers(Xe), torch.zeros(P, P, dtype=f64))), ("pool", sum(F_pool))):
         acq = methods.bait.compile(net, train=(Xtr, ytr), eval=ev, prior_precision=lam)
         _, kept, _ = dense_bait(H, F_pool, F_eval, 3, 2)
-        assert sorted(acq.select(Xp, 3).tolist()) == sorted(kept)
+        assert sorted(acq.select(Xp, 3).indices.tolist()) == sorted(kept)
         base = dense_objective(H, F_pool, [], F_eval)
         truth = torch.tensor([base - dense_objective(H, F_pool, [j], F_eval) for j in range(14)], dtype=f64)
         torch.testing.assert_close(acq.scores(Xp), truth, rtol=1e-8, atol=1e-10)

@@ -20,12 +20,12 @@ def report(tmp_path_factory):
 
 def test_report_files_are_written_and_self_contained(report):
     out, _ = report
-    for name in ("report.md", "report.html", "results.json", "correlations.png", "bald_eig_scores.png",
-                 "active_learning.png"):
+    for name in ("report.md", "report.html", "results.json", "correlations.png", "correlations_top.png",
+                 "correlations_top_small.png", "bald_eig_scores.png", "active_learning.png"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "notes.txt").exists()
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("data:image/png;base64,") == 5
     import re
 
     # nothing is fetched: no external src/href (SVG namespace URIs are names, not requests), no scripts
@@ -99,3 +99,20 @@ def test_another_seed_changes_the_numbers(report, tmp_path):
     res1 = run_demo(tmp_path, seed=1, quick=True)
     assert res1["comparison"]["scores"]["BALD"] != res0["comparison"]["scores"]["BALD"]
     assert res1["comparison"]["spearman_all"] != res0["comparison"]["spearman_all"]
+
+
+def test_the_html_report_says_what_the_markdown_says(report):
+    out, res = report
+    page = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    comp = res["comparison"]
+    setup = f"{comp['n_pool']} pool candidates, a network trained on {comp['n_train']} labels"
+    for text in (setup, "Run time:", "± is the standard deviation over the seeds", "Configuration",
+                 f"top {comp['top_small']} candidates"):
+        assert text in page and text in md, text
+    for key in res["config"]:  # every configuration entry, in the page
+        assert f"<th>{key}</th>" in page, key
+    # the random baseline is described, not shown as a bare 0 (notation, formula and derivation)
+    random_section = page.split("<h3>random</h3>", 1)[1].split("<h3>", 1)[0]
+    assert "uniformly random" in random_section and "<code>0</code>" not in random_section
+    assert "<pre>0</pre>" not in page

@@ -151,10 +151,24 @@ def test_observed_information_quantity_uses_exact_hessian_without_ggn() -> None:
     I = torch.eye(O.shape[-1], dtype=f64)
     truth = torch.stack([0.5 * ld(o / 50.0 + I) for o in O])
     torch.testing.assert_close(acq(Xp, yp), truth, rtol=1e-9, atol=1e-11)
-    # with ggn (default chain) the label does not matter: the Fisher is used
-    acq_g = compile("I[W;y|x]", net, last_layer=False, prior_precision=50.0)
+    # the default chain keeps the label-aware quantity label-aware: no 'ggn', the exact observed information
+    default = compile("I[W;y|x]", net, last_layer=False, prior_precision=50.0)
+    torch.testing.assert_close(default(Xp, yp), truth, rtol=1e-9, atol=1e-11)
+    other = (yp + 1) % 3
+    assert not torch.allclose(default(Xp, other), truth)  # the label changes the score
+    with pytest.raises(inf.CompileError, match="y_pool"):
+        default(Xp)  # and the quantity refuses to score without it
+    # with 'ggn' named explicitly the label cannot matter (the Fisher is used), and a warning says why
+    with pytest.warns(inf.CompileWarning, match="'ggn'.*does not depend on y"):
+        acq_g = compile("I[W;y|x]", net, last_layer=False, prior_precision=50.0,
+                        using=["gaussian", "ggn", "eig_logdet"])
     F = fisher_information(net, Xp, last_layer=False)
-    torch.testing.assert_close(acq_g(Xp), torch.stack([0.5 * ld(f / 50.0 + I) for f in F]))
+    torch.testing.assert_close(acq_g(Xp, yp), torch.stack([0.5 * ld(f / 50.0 + I) for f in F]))
+    with pytest.raises(inf.CompileError, match="y_pool"):
+        acq_g(Xp)
+    # on the last layer (a GLM) the observed information is the Fisher for every label: also said
+    with pytest.warns(inf.CompileWarning, match="GLM"):
+        compile("I[W;y|x]", net, prior_precision=50.0)
 
 
 # -- selection ----------------------------------------------------------------------------------
@@ -164,7 +178,8 @@ def test_greedy_matches_brute_force_joint_logdet() -> None:
     H = naive(net, Xtr).sum(0) + 0.3 * torch.eye(18, dtype=f64)
     Fp = naive(net, Xp)
     acq = compile("I[W;Y_B|x_B]", net, prior_precision=0.3, train=(Xtr, ytr))
-    idx, prefix = acq.select(Xp, 5, "greedy", return_scores=True)
+    idx, gains = acq.select(Xp, 5, "greedy")
+    prefix = torch.cumsum(gains, 0)  # each point's gain when chosen; their sum is the joint score
     chosen: list[int] = []
     for t in range(5):
         best = max((j for j in range(25) if j not in chosen),
@@ -174,7 +189,7 @@ def test_greedy_matches_brute_force_joint_logdet() -> None:
         assert abs(float(prefix[t]) - float(joint)) < 1e-9
         assert abs(float(acq.joint(Xp[chosen])) - float(joint)) < 1e-9
     assert idx.tolist() == chosen
-    assert int(acq.select(Xp, 1, "topk")[0]) == chosen[0]
+    assert int(acq.select(Xp, 1, "topk").indices[0]) == chosen[0]
 
 
 def test_greedy_epig_and_bait_trace_match_brute_force() -> None:
@@ -191,13 +206,15 @@ def test_greedy_epig_and_bait_trace_match_brute_force() -> None:
     ]
     for q, using, value, sign in cases:
         acq = compile(q, net, train=(Xtr, ytr), eval=Xe, using=using)
-        idx, prefix = acq.select(Xp, 4, "greedy", return_scores=True)
+        sel = acq.select(Xp, 4, "greedy")
+        idx, prefix = sel.indices, sel.joint
         chosen: list[int] = []
         for t in range(4):
             best = max((j for j in range(20) if j not in chosen),
                        key=lambda j: sign * float(value(Fp[chosen + [j]].sum(0))))
             chosen.append(best)
-            assert abs(float(prefix[t]) - float(value(Fp[chosen].sum(0)))) < 1e-9
+            # the selection's joint score counts from the empty batch: f(B) - f({})
+            assert abs(float(prefix[t]) - float(value(Fp[chosen].sum(0)) - value(0 * H))) < 1e-9
         assert idx.tolist() == chosen
 
 
@@ -206,7 +223,7 @@ def test_trace_greedy_equals_topk() -> None:
     net = mlp(6)
     Xp = randn(30, 4)
     acq = compile("I[W;Y_B|x_B]", net, using=["gaussian", "ggn", "trace"], train=(randn(5, 4), torch.zeros(5).long()))
-    assert sorted(acq.select(Xp, 6, "greedy").tolist()) == sorted(acq.select(Xp, 6, "topk").tolist())
+    assert sorted(acq.select(Xp, 6, "greedy").indices.tolist()) == sorted(acq.select(Xp, 6, "topk").indices.tolist())
 
 
 # -- the determinant lemma ----------------------------------------------------------------------
@@ -286,3 +303,24 @@ def test_float32_is_allowed_and_close() -> None:
     b = compile("I[W;Y|x]", net, train=(Xtr, ytr), dtype=torch.float32)(Xp)
     assert b.dtype == torch.float32
     torch.testing.assert_close(b.double(), a, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["vector", "matrix"])
+def test_diagonal_and_full_priors_with_training_data(kind: str) -> None:
+    """H''[w*|D] = sum of training Fishers + the prior, for a per-parameter (public order) and a full prior."""
+    net = mlp(2)
+    Xtr, ytr, Xp = randn(9, 4), torch.randint(0, 3, (9,)), randn(6, 4)
+    P = 18
+    g = torch.Generator().manual_seed(0)
+    if kind == "vector":
+        prior = 0.5 + torch.rand(P, generator=g, dtype=f64)
+        Pm = torch.diag(prior)
+    else:
+        A = torch.randn(P, P, generator=g, dtype=f64)
+        Pm = A @ A.T / P + 0.3 * torch.eye(P, dtype=f64)
+        prior = Pm
+    H = naive(net, Xtr).sum(0) + Pm
+    Fp = naive(net, Xp)
+    truth = torch.stack([0.5 * ld(torch.eye(P, dtype=f64) + F @ torch.linalg.inv(H)) for F in Fp])
+    acq = compile("I[W;Y|x]", net, train=(Xtr, ytr), prior_precision=prior)
+    torch.testing.assert_close(acq(Xp), truth, rtol=1e-9, atol=1e-12)

@@ -108,7 +108,7 @@ def test_call_errors() -> None:
         acq(torch.tensor([[0.0] * 4, [float("inf")] * 4], dtype=f64))
     with pytest.raises(CompileError, match="torch.Tensor"):
         acq([[1.0, 2.0, 3.0, 4.0]])
-    with pytest.raises(CompileError, match="k=9 of 3"):
+    with pytest.raises(CompileError, match="k = 9 points from a pool of 3"):
         acq.select(randn(3, 4), 9)
     with pytest.raises(CompileError, match="strategy"):
         acq.select(randn(3, 4), 1, "random")

@@ -29,8 +29,9 @@ def test_bald_from_dropout_samples_is_the_entropy_formula(setup):
     expected = _entropy(p.mean(1)) - _entropy(p).mean(1)
     np.testing.assert_allclose(acq(X).numpy(), expected, atol=1e-12)
     top = acq.select(X, 4, "topk")
-    assert set(top.tolist()) == set(np.argsort(-expected)[:4].tolist())
-    greedy = acq.select(X, 4, "greedy")  # BatchBALD: its first pick is the best single point
+    assert set(top.indices.tolist()) == set(np.argsort(-expected)[:4].tolist())
+    np.testing.assert_allclose(top.scores.numpy(), np.sort(expected)[::-1][:4], atol=1e-12)
+    greedy = acq.select(X, 4, "greedy").indices  # BatchBALD: its first pick is the best single point
     assert greedy[0].item() == int(np.argmax(expected)) and len(set(greedy.tolist())) == 4
 
 

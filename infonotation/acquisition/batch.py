@@ -30,8 +30,10 @@ import torch
 from torch import Tensor
 
 from ..errors import CompileError
-from ..numeric.factors import Factors, KronFactors
-from .select import Selection
+from ..numeric.factors import Factors, KronFactors, PreparedKron
+from ..numeric.linalg import inverse_from_cholesky
+from ..protocol import JointSelection, check_k, progress_bar
+from ..threads import one_thread
 
 __all__ = [
     "kmeans_pp",
@@ -46,11 +48,7 @@ __all__ = [
 
 
 def _check_k(k: object, n: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise CompileError(f"k must be an int, got {type(k).__name__}")
-    if not 1 <= k <= n:
-        raise CompileError(f"cannot select k = {k} of {n} pool points; choose 1 <= k <= {n}")
-    return k
+    return check_k(k, n)
 
 
 def _check_matrix(name: str, M: object, rows: int | None = None) -> Tensor:
@@ -85,6 +83,8 @@ def kmeans_pp(embeddings: Tensor, k: int, *, seed: int = 0) -> Tensor:
     G = _check_matrix("embeddings", embeddings).to(torch.float64)
     n = G.shape[0]
     _check_k(k, n)
+    if k == 0:
+        return torch.zeros(0, dtype=torch.long, device=G.device)
     gen = torch.Generator(device=G.device).manual_seed(int(seed))
     sq = G.square().sum(1)
     chosen = torch.zeros(n, dtype=torch.bool, device=G.device)
@@ -161,7 +161,8 @@ class _ConditionalKernel(_Kernel):
 
 
 def _cholesky(A: Tensor, what: str) -> Tensor:
-    L, info = torch.linalg.cholesky_ex(0.5 * (A + A.mT))
+    with one_thread():
+        L, info = torch.linalg.cholesky_ex(0.5 * (A + A.mT))
     if int(info) != 0:
         raise CompileError(f"{what} is not positive definite; use a larger eps (ridge) or check the similarity matrix")
     return L
@@ -202,7 +203,7 @@ class _GreedyCholesky:
         self.resid[i] = 0.0
 
 
-def _run_greedy(k: int, n: int, trackers: list[tuple[float, _GreedyCholesky]], what: str) -> Selection:
+def _run_greedy(k: int, n: int, trackers: list[tuple[float, _GreedyCholesky]], what: str) -> JointSelection:
     chosen = torch.zeros(n, dtype=torch.bool)
     out: list[int] = []
     values: list[float] = []
@@ -223,7 +224,7 @@ def _run_greedy(k: int, n: int, trackers: list[tuple[float, _GreedyCholesky]], w
         values.append(total)
         for _, t in trackers:
             t.add(i)
-    return Selection(torch.tensor(out, dtype=torch.long), torch.tensor(values, dtype=torch.float64))
+    return JointSelection(torch.tensor(out, dtype=torch.long), torch.tensor(values, dtype=torch.float64))
 
 
 def _pool_kernel(S: Tensor | None, embeddings: Tensor | None, what: str) -> _Kernel:
@@ -241,7 +242,7 @@ def _pool_kernel(S: Tensor | None, embeddings: Tensor | None, what: str) -> _Ker
 
 def greedy_logdet(
     k: int, *, S: Tensor | None = None, embeddings: Tensor | None = None, eps: float = 1e-6
-) -> Selection:
+) -> JointSelection:
     """Greedy maximisation of ``f(A) = logdet(S_A + eps Id)`` over ``|A| = k`` pool points.
 
     ``S`` is an ``[N, N]`` PSD similarity matrix, or ``S = G G^T`` from ``embeddings`` ``G`` ``[N, P]`` (never
@@ -302,7 +303,7 @@ def greedy_logdet_mi(
     query: Tensor | None = None,
     eps: float = 1e-6,
     eta: float = 1.0,
-) -> Selection:
+) -> JointSelection:
     """Greedy maximisation of SIMILAR/PRISM's LogDetMI with query set ``Q``.
 
     ``f(A; Q) = logdet(S_A + eps Id) - logdet(S_A + eps Id - eta^2 S_AQ (S_Q + eps Id)^-1 S_QA)``. For ``eta = 1`` this
@@ -346,11 +347,14 @@ def logdet_mi_scores(
 
 class BaitSelection(NamedTuple):
     """``indices``: the ``k`` kept points (in forward order); ``objective``: ``tr((H + F_B)^-1 F_eval)`` of the
-    final batch; ``forward``: the ``min(2k, N)`` points of the forward pass, in selection order."""
+    final batch; ``forward``: the ``min(2k, N)`` points of the forward pass, in selection order; ``gains``: for each
+    kept point, how much adding it lowered the objective in the forward pass (with ``oversample=1``, pure forward
+    greedy, they sum to the total decrease)."""
 
     indices: Tensor
     objective: Tensor
     forward: Tensor
+    gains: Tensor
 
 
 def _quad_all(f: Factors, M: Tensor, chunk: int) -> Tensor:
@@ -360,6 +364,8 @@ def _quad_all(f: Factors, M: Tensor, chunk: int) -> Tensor:
 
 
 def _cross_all(f: Factors, V: Tensor, chunk: int) -> Tensor:
+    if isinstance(f, KronFactors):  # [n, D1] @ [D1, C m]: small temporaries, one call
+        return f.cross(V)
     parts = [f.select(torch.arange(s, min(s + chunk, f.n))).cross(V) for s in range(0, f.n, chunk)]
     return torch.cat(parts)
 
@@ -371,18 +377,40 @@ class _BaitState:
     step: ``R R^T = Id + s G_i``, ``V = Sigma U_i R^-T``, ``Sigma' = Sigma - s V V^T``; with ``Y = Sigma F V``,
     ``M = V^T F V``, ``a_j = U_j^T V``, ``b_j = U_j^T Y``: ``G_j' = G_j - s a_j a_j^T``,
     ``Hq_j' = Hq_j - s (a_j b_j^T + b_j a_j^T) + a_j M a_j^T`` and ``objective' = objective - s tr(M)``.
+    ``Sigma`` is kept as ``Sigma_0 - W diag(d) W^T`` (the steps' ``V`` as columns of ``W``, their signs in ``d``):
+    a product with it reads ``Sigma_0`` once and writes nothing, where updating ``Sigma_0`` in place would read
+    and write the whole ``P x P`` matrix every step.
     """
 
     def __init__(self, f: Factors, H: Tensor, F: Tensor, chunk: int):
         self.f, self.F, self.chunk = f, F, chunk
         L = _cholesky(H, "H (the precision H''[w*|D])")
-        self.Sigma = torch.cholesky_inverse(L)
+        self.Sigma = inverse_from_cholesky(L)  # read by every candidate's U^T Sigma U: formed once, one thread
         SF = self.Sigma @ F
         self.objective = torch.trace(SF)
-        B = SF @ self.Sigma
         self.G = _quad_all(f, self.Sigma, chunk)
-        self.Hq = _quad_all(f, 0.5 * (B + B.mT), chunk)
+        if isinstance(f, KronFactors):  # Sigma F Sigma only in the upper blocks the quadratic form reads
+            self.Hq = _quad_prepared(f, _upper_blocks_of_product(SF, self.Sigma, f.C, f.D1), chunk)
+        else:
+            B = SF @ self.Sigma
+            self.Hq = _quad_all(f, 0.5 * (B + B.mT), chunk)
         self.eye = torch.eye(f.K, dtype=H.dtype, device=H.device)
+        self.W = H.new_zeros(H.shape[0], 0)
+        self.d = H.new_zeros(0)
+
+    def sigma_times(self, X: Tensor) -> Tensor:
+        """``Sigma X`` with ``Sigma = Sigma_0 - W diag(d) W^T``."""
+        out = self.Sigma @ X
+        if self.d.numel():
+            out -= self.W @ (self.d.unsqueeze(1) * (self.W.mT @ X))
+        return out
+
+    def sigma_times_factor(self, i: int) -> Tensor:
+        """``Sigma U_i`` through the factor's structure (``Sigma_0 (L_i ⊗ z_i)`` reads ``Sigma_0`` once)."""
+        out = self.f.left(self.Sigma, i)
+        if self.d.numel():
+            out -= self.W @ (self.d.unsqueeze(1) * self.f.left(self.W.mT, i))
+        return out
 
     def change(self, idx: Tensor, sign: float) -> Tensor:
         """``tr(Sigma' F) - tr(Sigma F)`` if each point of ``idx`` alone were added (``+1``) or removed (``-1``)."""
@@ -392,17 +420,38 @@ class _BaitState:
         return -sign * torch.cholesky_solve(self.Hq[idx], R).diagonal(dim1=-2, dim2=-1).sum(-1)
 
     def update(self, i: int, sign: float) -> None:
-        U = self.f.select(torch.tensor([i])).dense()[0]  # P x K
         R = torch.linalg.cholesky(self.eye + sign * self.G[i])
-        V = torch.linalg.solve_triangular(R, (self.Sigma @ U).mT, upper=False).mT  # Sigma U R^-T
-        Y = self.Sigma @ (self.F @ V)
-        M = V.mT @ self.F @ V
-        a, b = _cross_all(self.f, V, self.chunk), _cross_all(self.f, Y, self.chunk)
-        ab = a @ b.mT
-        self.G = self.G - sign * (a @ a.mT)
-        self.Hq = self.Hq - sign * (ab + ab.mT) + a @ M @ a.mT
-        self.Sigma = self.Sigma - sign * (V @ V.mT)
+        V = torch.linalg.solve_triangular(R, self.sigma_times_factor(i).mT, upper=False).mT  # Sigma U_i R^-T
+        FV = self.F @ V
+        Y = self.sigma_times(FV)
+        M = V.mT @ FV
+        K = V.shape[1]
+        ab = _cross_all(self.f, torch.cat([V, Y], 1), self.chunk)  # one pass over the pool for a and b
+        a, b = ab[..., :K], ab[..., K:]
+        t = a @ b.mT
+        self.G.baddbmm_(a, a.mT, alpha=-sign)  # in place: no new [N, K, K] or P x P tensors per step
+        self.Hq.sub_(t, alpha=sign).sub_(t.mT, alpha=sign).baddbmm_(a @ M, a.mT)
+        self.W = torch.cat([self.W, V], 1)
+        self.d = torch.cat([self.d, V.new_full((V.shape[1],), sign)])
         self.objective = self.objective - sign * torch.trace(M)
+
+
+def _upper_blocks_of_product(A: Tensor, B: Tensor, C: int, D1: int) -> PreparedKron:
+    """The blocks ``(A B)_cc'``, ``c <= c'``, of a product known to be symmetric (``Sigma F Sigma``), as a layout.
+
+    Row block ``c`` of ``A`` times the column blocks ``c' >= c`` of ``B``: ``C (C + 1) / 2`` of the ``C^2`` blocks,
+    about half the work of the full product.
+    """
+    blocks = []
+    for c in range(C):
+        part = A[c * D1 : (c + 1) * D1] @ B[:, c * D1 :]  # [D1, (C - c) D1]
+        blocks.append(part.view(D1, C - c, D1).permute(1, 0, 2))
+    return PreparedKron.from_blocks(torch.cat(blocks), C, D1)
+
+
+def _quad_prepared(f: KronFactors, prep: PreparedKron, chunk: int) -> Tensor:
+    parts = [f.select(torch.arange(s, min(s + chunk, f.n))).quad(None, prep) for s in range(0, f.n, chunk)]  # type: ignore[arg-type]
+    return torch.cat(parts) if parts else torch.zeros(0, f.K, f.K, dtype=prep.layout.dtype)
 
 
 def _bait_inputs(factors: object, precision: object, eval_fisher: object) -> tuple[Factors, Tensor, Tensor]:
@@ -413,7 +462,12 @@ def _bait_inputs(factors: object, precision: object, eval_fisher: object) -> tup
     P = factors.P
     if H.shape != (P, P) or F.shape != (P, P):
         raise CompileError(f"precision and eval_fisher must be [{P}, {P}], got {list(H.shape)} and {list(F.shape)}")
-    return factors, 0.5 * (H + H.mT), 0.5 * (F + F.mT)
+    return factors, _symmetric(H), _symmetric(F)
+
+
+def _symmetric(A: Tensor) -> Tensor:
+    """``A`` itself when exactly symmetric (the library builds its matrices so), else ``(A + A^T) / 2``."""
+    return A if torch.equal(A, A.mT) else 0.5 * (A + A.mT)
 
 
 def bait_select(
@@ -424,6 +478,7 @@ def bait_select(
     eval_fisher: Tensor,
     oversample: int = 2,
     chunk_size: int = 256,
+    progress: bool | None = None,
 ) -> BaitSelection:
     """BAIT: a batch ``B`` (``|B| = k``) that minimises ``tr((H + sum_{i in B} F_i)^-1 F_eval)``.
 
@@ -442,21 +497,31 @@ def bait_select(
     state = _BaitState(f, H, F, chunk_size)
     inside = torch.zeros(n, dtype=torch.bool)
     order: list[int] = []
-    for _ in range(min(oversample * k, n)):
-        ch = state.change(torch.arange(n), 1.0).cpu().masked_fill(inside, math.inf)
-        i = int(torch.argmin(ch))
-        order.append(i)
-        inside[i] = True
-        state.update(i, 1.0)
-    forward = torch.tensor(order, dtype=torch.long)
-    while int(inside.sum()) > k:
-        members = inside.nonzero().flatten()
-        ch = state.change(members, -1.0).cpu()
-        i = int(members[int(torch.argmin(ch))])
-        inside[i] = False
-        state.update(i, -1.0)
-    kept = forward[inside[forward]]
-    return BaitSelection(kept, state.objective.detach().clone(), forward)
+    decrease: list[float] = []
+    steps = min(oversample * k, n)
+    bar = progress_bar(steps + max(steps - k, 0), progress, "BAIT", "step")
+    try:
+        for _ in range(steps):
+            ch = state.change(torch.arange(n), 1.0).cpu().masked_fill(inside, math.inf)
+            i = int(torch.argmin(ch))
+            order.append(i)
+            decrease.append(-float(ch[i]))
+            inside[i] = True
+            state.update(i, 1.0)
+            bar.update(1)
+        forward = torch.tensor(order, dtype=torch.long)
+        while int(inside.sum()) > k:
+            members = inside.nonzero().flatten()
+            ch = state.change(members, -1.0).cpu()
+            i = int(members[int(torch.argmin(ch))])
+            inside[i] = False
+            state.update(i, -1.0)
+            bar.update(1)
+    finally:
+        bar.close()
+    keep = inside[forward]
+    gains = torch.tensor(decrease, dtype=torch.float64)[keep]
+    return BaitSelection(forward[keep], state.objective.detach().clone(), forward, gains)
 
 
 def bait_scores(

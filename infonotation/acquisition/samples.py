@@ -26,6 +26,7 @@ from ..errors import CompileError
 
 __all__ = [
     "validate_log_probs",
+    "checked_probs",
     "to_log_probs",
     "ensemble_log_probs",
     "mc_dropout_log_probs",
@@ -33,7 +34,7 @@ __all__ = [
     "function_log_probs",
 ]
 
-OutputKind = Literal["logits", "log_probs", "probs"]
+OutputKind = Literal["logits", "log_probs", "probs", "binary_logits"]
 
 _DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d)
 
@@ -89,14 +90,39 @@ def validate_log_probs(log_probs: Tensor, name: str = "log_probs") -> Tensor:
     return log_probs
 
 
+def checked_probs(log_probs: Tensor, name: str = "log_probs") -> Tensor:
+    """``exp(log_probs)``, checked as :func:`validate_log_probs` does, at the cost of one reduction.
+
+    The probabilities are needed by every estimator anyway; their row sums catch NaN, ``+inf`` and unnormalised
+    rows at once. Only when a check fails does :func:`validate_log_probs` run, to say precisely what is wrong.
+    """
+    if not isinstance(log_probs, Tensor) or log_probs.dim() != 3 or not log_probs.is_floating_point() or (
+            0 in log_probs.shape[1:]):
+        validate_log_probs(log_probs, name)
+    p = log_probs.exp()
+    if p.numel():
+        err = (p.sum(-1) - 1.0).abs().max()
+        if not bool(err <= _normalisation_tolerance(log_probs.dtype)):  # NaN compares False
+            validate_log_probs(log_probs, name)
+    return p
+
+
 def to_log_probs(values: Tensor, kind: OutputKind = "log_probs", name: str = "values") -> Tensor:
     """Turn logits, probabilities or log-probabilities ``[..., C]`` into log-probabilities ``[..., C]``.
 
     ``kind="logits"``: ``log_softmax(values)``; ``"probs"``: ``log(values)`` (entries must lie in [0, 1]);
-    ``"log_probs"``: unchanged. Non-finite logits and negative probabilities raise :class:`CompileError`.
+    ``"log_probs"``: unchanged; ``"binary_logits"``: one logit ``l`` per point (``[..., 1]``) of a Bernoulli
+    likelihood, as the two classes ``[log sigmoid(-l), log sigmoid(l)]`` (label 0, label 1). Non-finite logits and
+    negative probabilities raise :class:`CompileError`.
     """
     if not isinstance(values, Tensor) or not values.is_floating_point():
         raise CompileError(f"{name} must be a floating-point torch.Tensor, got {type(values).__name__}")
+    if kind == "binary_logits":
+        if values.shape[-1] != 1:
+            raise CompileError(f"{name}: a Bernoulli likelihood needs one logit per point, got {values.shape[-1]}")
+        if not torch.isfinite(values).all():
+            raise CompileError(f"{name}: logits contain NaN or inf")
+        return torch.cat([nn.functional.logsigmoid(-values), nn.functional.logsigmoid(values)], dim=-1)
     if kind == "logits":
         if not torch.isfinite(values).all():
             raise CompileError(f"{name}: logits contain NaN or inf")
@@ -107,7 +133,28 @@ def to_log_probs(values: Tensor, kind: OutputKind = "log_probs", name: str = "va
         return torch.log(values)
     if kind == "log_probs":
         return values
-    raise CompileError(f"unknown output kind {kind!r}; use 'logits', 'log_probs' or 'probs'")
+    raise CompileError(f"unknown output kind {kind!r}; use 'logits', 'log_probs', 'probs' or 'binary_logits'")
+
+
+def _call(model: nn.Module, x: Tensor, what: str) -> object:
+    """``model(x)``, with a failure of the network (wrong shape or dtype of the inputs) as a :class:`CompileError`."""
+    try:
+        return model(x)
+    except CompileError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        raise CompileError(
+            f"running {what} ({type(model).__name__}) on pool points of shape {list(x.shape[1:])} and dtype "
+            f"{str(x.dtype).replace('torch.', '')} failed: {str(exc).splitlines()[0]}; check that the pool has the "
+            "shape and dtype the network expects"
+        ) from None
+
+
+def _as_2d(out: object, rows: int, output: OutputKind) -> object:
+    """A Bernoulli network may return one logit per point as ``[n]``: make it ``[n, 1]``."""
+    if output == "binary_logits" and isinstance(out, Tensor) and out.dim() == 1 and out.shape[0] == rows:
+        return out.unsqueeze(-1)
+    return out
 
 
 def _check_pool(x: Tensor, name: str = "x") -> None:
@@ -166,7 +213,7 @@ def ensemble_log_probs(
             for a, b in _chunks(x.shape[0], chunk_size):
                 outs = []
                 for j, m in enumerate(models):
-                    out = m(x[a:b])
+                    out = _as_2d(_call(m, x[a:b], f"ensemble member {j}"), b - a, output)
                     if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != b - a:
                         raise CompileError(
                             f"ensemble member {j} must return a [batch, C] tensor, got "
@@ -268,7 +315,7 @@ def mc_dropout_log_probs(
             for a, b in _chunks(x.shape[0], chunk_size):
                 xb = x[a:b]
                 rep = xb.unsqueeze(0).expand((num_samples,) + tuple(xb.shape)).reshape((-1,) + tuple(xb.shape[1:]))
-                out = model(rep)
+                out = _as_2d(_call(model, rep, "the network"), rep.shape[0], output)
                 if not isinstance(out, Tensor) or out.dim() != 2 or out.shape[0] != rep.shape[0]:
                     raise CompileError(
                         f"the model must return a [batch, C] tensor, got "
@@ -290,6 +337,7 @@ def last_layer_gaussian_log_probs(
     num_samples: int,
     seed: int = 0,
     bias: bool = True,
+    binary: bool = False,
 ) -> Tensor:
     """Last-layer Gaussian posterior samples: ``w_k ~ N(w*, Sigma)``, ``log p(y | x_n, w_k) = log_softmax(W_k z_n)``.
 
@@ -300,7 +348,9 @@ def last_layer_gaussian_log_probs(
     ``(diag(pi) - pi pi^T) kron [z; 1][z; 1]^T``. ``mean`` is ``W*`` as ``[C, D(+1)]`` or flattened.
     Give exactly one of ``covariance`` ``Sigma`` or ``precision`` ``Sigma^-1`` (``[P, P]``, P = C (D+1)),
     symmetric positive definite. Samples: ``theta_k = theta* + L eps`` with ``Sigma = L L^T`` (or
-    ``theta* + L^-T eps`` with ``Sigma^-1 = L L^T``), ``eps ~ N(0, Id)`` from ``seed``. Returns ``[N, K, C]``.
+    ``theta* + L^-T eps`` with ``Sigma^-1 = L L^T``), ``eps ~ N(0, Id)`` from ``seed``. Returns ``[N, K, C]``;
+    with ``binary=True`` the layer has one output, a Bernoulli logit ``l``, and the result is ``[N, K, 2]``
+    (``[log sigmoid(-l), log sigmoid(l)]``, labels 0 and 1).
     """
     for nm, t in (("features", features), ("mean", mean)):
         if not isinstance(t, Tensor) or not t.is_floating_point():
@@ -354,7 +404,8 @@ def last_layer_gaussian_log_probs(
     logits = torch.einsum("nd,kcd->nkc", z, thetas[..., :d])
     if bias:
         logits = logits + thetas[..., d].unsqueeze(0)
-    return validate_log_probs(torch.log_softmax(logits, dim=-1), "last-layer Gaussian log_probs")
+    lp = to_log_probs(logits, "binary_logits") if binary else torch.log_softmax(logits, dim=-1)
+    return validate_log_probs(lp, "last-layer Gaussian log_probs")
 
 
 def function_log_probs(

@@ -16,13 +16,14 @@ and every estimator is vectorised over the pool (and chunked where memory would 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from ..errors import CompileError
-from .samples import validate_log_probs
+from ..protocol import JointSelection, check_k, check_progress
+from ..threads import adaptive
+from .samples import checked_probs, validate_log_probs
 from .select import greedy
 
 __all__ = [
@@ -124,6 +125,7 @@ def _label_log_posterior(log_probs: Tensor, labels: Tensor) -> Tensor:
 # BALD
 
 
+@adaptive
 def bald(log_probs: Tensor) -> Tensor:
     """BALD / expected information gain ``I[W; Y | x] = H[Y | x] - E_{p(w)} H[Y | x, w]`` for every pool point.
 
@@ -131,10 +133,20 @@ def bald(log_probs: Tensor) -> Tensor:
     1/K sum_k sum_c p(c|x_n,w_k) log p(c|x_n,w_k)`` (paper eq. for EIG in prediction space, R8), with
     ``0 log 0 = 0``. ``[N, K, C] -> [N]``; ``0 <= score <= log C`` (tiny negative rounding is clipped to 0).
     """
-    validate_log_probs(log_probs)
-    h = -_plogp(_log_mixture(log_probs)).sum(-1)
-    h_cond = -_plogp(log_probs).sum(-1).mean(-1)
+    p = checked_probs(log_probs)  # validation and the probabilities in one pass
+    mean = p.mean(1)
+    h = torch.special.entr(mean).sum(-1)
+    h_cond = -_sum_plogp(p, log_probs).mean(-1)
     return (h - h_cond).clamp_min(0.0)
+
+
+def _sum_plogp(p: Tensor, log_p: Tensor) -> Tensor:
+    """``sum_c p log p`` from ``p`` and the given ``log p`` (no second logarithm), with ``0 log 0 = 0``."""
+    s = (p * log_p).sum(-1)
+    bad = torch.isnan(s)  # only where log p = -inf (0 * -inf); the inputs are checked finite otherwise
+    if bool(bad.any()):
+        s[bad] = (p[bad] * log_p[bad].clamp_min(torch.finfo(log_p.dtype).min)).sum(-1)
+    return s
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -149,16 +161,19 @@ class _Configurations:
     * ``weights[m, k] = p(y_B^m | w_k) / p(y_B^m)`` (K times the posterior over the samples given ``y_B^m``),
     * ``log_mass[m] = log p(y_B^m) = log 1/K sum_k prod_{i in B} p(y_i^m | x_i, w_k)``,
     * ``omega[m]``: its weight in expectations over ``Y_B``: ``p(y_B^m)`` while all configurations are
-      enumerated (exact), ``1/M`` once they are sampled (``y_B^m ~ p(y_B)``, stratified over the K samples:
-      ``M / K`` draws from each ``p(y_B | w_k)``).
+      enumerated (exact), ``count[m] / M`` once they are sampled (``M`` draws ``y_B ~ p(y_B)``, stratified over the
+      K samples: ``M / K`` draws from each ``p(y_B | w_k)``; identical draws share one row with their count).
 
     Adding a point multiplies the cached rows by its K x C probabilities (exact: every row times every
-    label, rows of probability 0 dropped; sampled: one label per row drawn from the row's own sample
-    ``w_k``) -- nothing is ever recomputed from scratch. Exact enumeration continues while the number of
-    configurations stays within ``budget``.
+    label, rows of probability 0 dropped; sampled: one label per draw from the draw's own sample ``w_k``, draws
+    that agree merged) -- nothing is ever recomputed from scratch. Exact enumeration continues while the number
+    of configurations stays within ``budget``. With ``drop_settled`` (BatchBALD only), sampled rows whose posterior
+    has settled on one sample (``max_k weights / K >= 1 - 8 eps``) are dropped: their term of the conditional
+    information ``I[W; Y_n | y_B^m]`` is zero to rounding and stays so (see :meth:`conditional_information`).
     """
 
-    def __init__(self, k: int, dtype: torch.dtype, device: torch.device, budget: int, seed: int, max_chunk: int):
+    def __init__(self, k: int, dtype: torch.dtype, device: torch.device, budget: int, seed: int, max_chunk: int,
+                 drop_settled: bool = False):
         self.k = k
         self.budget = budget
         self.max_chunk = max_chunk
@@ -166,20 +181,26 @@ class _Configurations:
         self.weights = torch.ones((1, k), dtype=dtype, device=device)
         self.log_mass = torch.zeros(1, dtype=dtype, device=device)
         self.member: Tensor | None = None  # sample index each sampled row was drawn from
+        self.count: Tensor | None = None  # draws per sampled row
+        self.total = 1.0  # draws in all (sampled regime)
         self.gen = torch.Generator(device=device).manual_seed(int(seed))
         self.size = 0
+        self.drop_settled = drop_settled
+        self.settled_tol = 8 * torch.finfo(dtype).eps
 
     @property
     def omega(self) -> Tensor:
         if self.exact:
             return self.log_mass.exp()
-        return torch.full_like(self.log_mass, 1.0 / self.log_mass.numel())
+        assert self.count is not None
+        return self.count / self.total
 
     def entropy(self) -> Tensor:
-        """``H[Y_B]``: exact ``-sum p log p``, or the Monte-Carlo ``-1/M sum_m log p(y_B^m)``."""
+        """``H[Y_B]``: exact ``-sum p log p``, or the Monte-Carlo ``-1/M sum_m log p(y_B^m)`` (without
+        ``drop_settled``)."""
         if self.exact:
             return -(self.log_mass.exp() * self.log_mass).sum()
-        return -self.log_mass.mean()
+        return -(self.omega * self.log_mass).sum()
 
     def _draw(self, probs: Tensor) -> Tensor:
         """One label per row of ``probs`` ``[R, C]`` (inverse CDF, from the seeded generator)."""
@@ -187,6 +208,11 @@ class _Configurations:
         cdf = probs.cumsum(-1)
         y = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(1)  # never a label of probability 0
         return y.clamp_max(probs.shape[1] - 1)
+
+    def _merge(self, key: Tensor) -> tuple[Tensor, Tensor]:
+        """Distinct ``key`` values (sorted, so deterministic) and how many draws share each."""
+        uniq, cnt = torch.unique(key, return_counts=True)
+        return uniq, cnt.to(self.weights.dtype)
 
     def add(self, probs_new: Tensor) -> None:
         """Add one point with ``probs_new[k, c] = p(y = c | x, w_k)`` (``[K, C]``) to B."""
@@ -204,16 +230,44 @@ class _Configurations:
         if self.exact:  # switch to sampling: stratified draws of y_B from each p(y_B | w_k), then y_new
             s = max(self.budget // k, 1)
             p_k = (self.weights * self.log_mass.exp().unsqueeze(1)).T  # [K, M]: p(y_B^m | w_k)
-            rows = torch.multinomial(p_k, s, replacement=True, generator=self.gen).reshape(-1)  # [K * s]
-            member = torch.arange(k, device=rows.device).repeat_interleave(s)
-            self.weights, self.log_mass, self.member = self.weights[rows], self.log_mass[rows], member
+            rows = torch.multinomial(p_k, s, replacement=True, generator=self.gen)  # [K, s]
+            member = torch.arange(k, device=rows.device).unsqueeze(1).expand(k, s)
+            uniq, cnt = self._merge((rows * k + member).reshape(-1))
+            rows, member = uniq // k, uniq % k
+            self.weights, self.log_mass, self.member, self.count = self.weights[rows], self.log_mass[rows], member, cnt
+            self.total = float(k * s)
             self.exact = False
-        y = self._draw(probs_new[self.member])  # y_new^m ~ p(y | x, w_{member(m)})
-        lik = probs_new.T[y]  # [M, K]: p(y_new^m | w_k)
-        w = self.weights * lik
-        pred = w.mean(1)  # p(y_new^m | y_B^m) > 0: the row's own sample gave it positive probability
+        assert self.member is not None and self.count is not None
+        parent = torch.repeat_interleave(torch.arange(self.weights.shape[0], device=self.count.device),
+                                         self.count.round().long())
+        y = self._draw(probs_new[self.member[parent]])  # y_new ~ p(y | x, w_{member}) for every draw
+        uniq, cnt = self._merge(parent * c + y)
+        parent, y = uniq // c, uniq % c
+        w = self.weights[parent] * probs_new.T[y]  # [R, K]: p(y_B^m, y_new | w_k) / p(y_B^m)
+        pred = w.mean(1)  # p(y_new | y_B^m) > 0: the row's own sample gave it positive probability
         self.weights = w / pred.unsqueeze(1)
-        self.log_mass = self.log_mass + torch.log(pred)
+        self.log_mass = self.log_mass[parent] + torch.log(pred)
+        self.member, self.count = self.member[parent], cnt
+        if self.drop_settled:
+            keep = self.weights.max(1).values < k * (1.0 - self.settled_tol)
+            if not bool(keep.all()):
+                self.weights, self.log_mass = self.weights[keep], self.log_mass[keep]
+                self.member, self.count = self.member[keep], self.count[keep]
+
+    def mean_posterior(self) -> Tensor:
+        """``a_k = sum_m omega_m weights[m, k] / K``: the posterior over the samples averaged over the configurations
+        (``1/K`` each while exact; its Monte-Carlo estimate once sampled), ``[K]``."""
+        return self.omega @ self.weights / self.k
+
+    def conditional_information(self, probs: Tensor, sample_entropies: Tensor) -> Tensor:
+        """``I[W; Y_n | Y_B, x_n] = E_{y_B} (H[Y_n | y_B] - E_{w | y_B} H[Y_n | w])`` per candidate, ``[L]``.
+
+        ``sample_entropies[n, k] = H[Y_n | x_n, w_k]``. Every configuration contributes a Jensen gap ``>= 0``
+        (zero once its posterior has settled on one sample), so the sampled estimate is never negative and has far
+        less variance than subtracting the prior average ``1/K sum_k H[Y_n | w_k]``; while the configurations are
+        enumerated the two are equal (``a_k = 1/K``).
+        """
+        return self.conditional_entropy(probs) - sample_entropies @ self.mean_posterior()
 
     def conditional_entropy(self, probs: Tensor) -> Tensor:
         """``H[Y_n | Y_B, x_n] = E_{y_B} H[Y_n | y_B]`` for every candidate ``probs[n]`` ``[L, K, C]`` -> ``[L]``.
@@ -242,8 +296,8 @@ class _Configurations:
         for it in range(_KMEANS_ITERS + 1):
             x, om = (self.weights, omega) if it == _KMEANS_ITERS else (self.weights[sub], omega[sub])
             assign = self._nearest(x, cent)
-            tot = torch.zeros(groups, dtype=x.dtype, device=x.device).scatter_add_(0, assign, om)
-            mean = torch.zeros_like(cent).scatter_add_(0, assign.unsqueeze(1).expand(-1, self.k), x * om.unsqueeze(1))
+            tot = torch.zeros(groups, dtype=x.dtype, device=x.device).index_add_(0, assign, om)
+            mean = torch.zeros_like(cent).index_add_(0, assign, x * om.unsqueeze(1))
             filled = tot > 0
             cent[filled] = mean[filled] / tot[filled].unsqueeze(1)
         return cent[filled], tot[filled]
@@ -275,34 +329,37 @@ def _mixture_conditional_entropy(weights: Tensor, omega: Tensor, probs: Tensor, 
     return out
 
 
-class BatchBALDResult(NamedTuple):
+class BatchBALDResult(JointSelection):
     """``indices``: ``LongTensor[k]`` in selection order; ``scores[i]`` = ``I[W; Y_{B_i} | x_{B_i}]`` for the
-    prefix ``B_i = indices[: i + 1]`` (same dtype as the input)."""
+    prefix ``B_i = indices[: i + 1]`` (same dtype as the input). A :class:`~infonotation.protocol.JointSelection`
+    (so a 2-tuple): ``.joint`` is ``scores``, ``.gains`` each point's gain when it was chosen."""
 
-    indices: Tensor
-    scores: Tensor
+    __slots__ = ()
 
 
 class _BatchBALDObjective:
     """``f(B) = I[W; Y_B | x_B] = H[Y_B | x_B] - sum_{i in B} E_w H[Y_i | x_i, w]`` with incremental caches.
 
-    Marginal gain of a candidate n: ``I[W; Y_n | x_n, Y_B, x_B] = H[Y_n | x_n, Y_B, x_B] - E_w H[Y_n | x_n, w]``.
-    ``f`` of a prefix is the sum of the gains of its points (chain rule, R5): exact while the configurations
-    are enumerated, and in the sampled regime an estimate of the joint entropy with far less variance than
-    ``-1/M sum_m log p(y_B^m)`` (each term is an average of entropies in ``[0, log C]``).
-    ``upper_bounds`` coarsens the configurations into ``groups`` clusters (see ``_Configurations.grouped``).
+    Marginal gain of a candidate n: ``I[W; Y_n | x_n, Y_B, x_B] = E_{y_B} (H[Y_n | y_B] - E_{w|y_B} H[Y_n | w])``
+    (:meth:`_Configurations.conditional_information`). ``f`` of a prefix is the sum of the gains of its points
+    (chain rule, R5): exact while the configurations are enumerated. ``upper_bounds`` coarsens the configurations
+    into ``groups`` clusters (see ``_Configurations.grouped``).
     """
 
     def __init__(self, log_probs: Tensor, budget: int, seed: int, max_chunk: int, groups: int):
         self.probs = log_probs.exp()
-        self.cond = -_plogp(log_probs).sum(-1).mean(-1)  # E_w H[Y_n | x_n, w], [N]
-        n, k, _ = log_probs.shape
-        self.configs = _Configurations(k, log_probs.dtype, log_probs.device, budget, seed, max_chunk)
+        self.sample_entropies = -_plogp(log_probs).sum(-1)  # H[Y_n | x_n, w_k], [N, K]
+        self.cond = self.sample_entropies.mean(-1)  # E_w H[Y_n | x_n, w], [N]
+        n, k, c = log_probs.shape
+        self.configs = _Configurations(k, log_probs.dtype, log_probs.device, budget, seed, max_chunk,
+                                       drop_settled=True)
         self.seed = seed
         self.groups = groups
         self.value = 0.0
         self.pending: int | None = None
-        self.slack = 1e-9 if log_probs.dtype == torch.float64 else 1e-4
+        # rounding allowance of a bound against a gain computed the same way (sums of entropies <= log C)
+        self.slack = 64 * torch.finfo(log_probs.dtype).eps * max(math.log(c), 1.0)
+        self.upper_bounds = self._upper_bounds
 
     @property
     def num_candidates(self) -> int:
@@ -323,14 +380,20 @@ class _BatchBALDObjective:
     def gains(self, candidates: Tensor) -> Tensor:
         self._flush()
         cand = candidates.to(self.probs.device)
-        return self.configs.conditional_entropy(self.probs[cand]) - self.cond[cand]
+        if self.configs.exact:
+            return self.configs.conditional_entropy(self.probs[cand]) - self.cond[cand]
+        return self.configs.conditional_information(self.probs[cand], self.sample_entropies[cand])
 
-    def upper_bounds(self, candidates: Tensor) -> Tensor:
+    def _upper_bounds(self, candidates: Tensor) -> Tensor:
+        """Cheap upper bounds on :meth:`gains`: the configurations merged into ``groups`` clusters. Merging rows
+        mixes their predictives, and ``H`` is concave while the subtracted term is linear in the weights, so
+        the merged value can only be larger (for exact and sampled configurations alike)."""
         self._flush()
         cand = candidates.to(self.probs.device)
         w, om = self.configs.grouped(self.groups, self.seed * 7919 + self.configs.size)
         h = _mixture_conditional_entropy(w, om, self.probs[cand], self.configs.max_chunk)
-        return h - self.cond[cand] + self.slack
+        second = self.cond[cand] if self.configs.exact else self.sample_entropies[cand] @ self.configs.mean_posterior()
+        return h - second + self.slack
 
     def add(self, index: int, gain: float) -> float:
         self._flush()
@@ -339,6 +402,7 @@ class _BatchBALDObjective:
         return self.value
 
 
+@adaptive
 def batchbald(
     log_probs: Tensor,
     k: int,
@@ -348,6 +412,7 @@ def batchbald(
     lazy: bool = True,
     groups: int = 128,
     max_chunk_elements: int = _MAX_CHUNK,
+    progress: bool | None = None,
 ) -> BatchBALDResult:
     """BatchBALD: greedily select k pool points maximising the joint ``I[W; Y_1, ..., Y_b | x_1, ..., x_b]``.
 
@@ -371,26 +436,48 @@ def batchbald(
     (score every remaining candidate every step, same configurations) selects.
 
     Returns :class:`BatchBALDResult` ``(indices LongTensor[k], scores Tensor[k])``; ``scores[i]`` is the joint
-    ``I[W; Y_B | x_B]`` of the prefix ``indices[: i + 1]``, in the input's dtype, accumulated by the chain rule
-    ``I[W; Y_B] = sum_i I[W; Y_i | Y_{<i}]`` (exact while enumerated; in the sampled regime each term averages
-    entropies in ``[0, log C]``, a lower-variance estimate than averaging ``-log p(y_B^m)``).
+    ``I[W; Y_B | x_B]`` of the prefix ``indices[: i + 1]``, in the input's dtype, by the chain rule
+    ``I[W; Y_B] = sum_i I[W; Y_i | Y_{<i}]``: exact while the configurations are enumerated. Once they are sampled
+    the gains the greedy step maximised are biased upwards (the winner of noisy estimates is the one whose noise
+    was high), so the reported prefix scores are re-estimated with fresh configurations (drawn with a seed
+    derived from ``seed``, not used for the selection): an unbiased estimate of each prefix's joint score, each
+    term an average of entropies in ``[0, log C]`` (lower variance than averaging ``-log p(y_B^m)``). The exact
+    value is at most ``H[W] = log K``. ``progress``: a tqdm bar over the k steps (``None``: when slow).
     """
     validate_log_probs(log_probs)
-    _check_int("k", k, 0)
+    check_k(k, log_probs.shape[0])
     _check_int("num_samples", num_samples, 1)
     _check_int("max_chunk_elements", max_chunk_elements, 1)
+    check_progress(progress)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise CompileError(f"seed must be an integer, got {seed!r}")
-    n = log_probs.shape[0]
-    if k > n:
-        raise CompileError(f"cannot select k = {k} points from a pool of {n}; use k <= {n}")
     _check_int("groups", groups, 1)
     objective = _BatchBALDObjective(log_probs, num_samples, seed, max_chunk_elements, groups)
-    sel = greedy(objective, k, lazy=lazy)
+    sel = greedy(objective, k, lazy=lazy, progress=progress, block_size=8)
     scores = sel.scores.to(dtype=log_probs.dtype, device=log_probs.device)
+    if not objective.configs.exact:
+        scores = _fresh_prefix_scores(objective, sel.indices, num_samples, seed, max_chunk_elements)
     return BatchBALDResult(sel.indices.to(log_probs.device), scores)
 
 
+def _fresh_prefix_scores(objective: _BatchBALDObjective, indices: Tensor, budget: int, seed: int,
+                         max_chunk: int) -> Tensor:
+    """``I[W; Y_{B_i}]`` of every prefix of ``indices`` by the chain rule with configurations not used to select."""
+    probs, ent = objective.probs, objective.sample_entropies
+    fresh = (seed * 0x9E3779B1 + 0x5EED) % (2**63 - 1)
+    configs = _Configurations(probs.shape[1], probs.dtype, probs.device, budget, fresh, max_chunk, drop_settled=True)
+    gains = []
+    for j, i in enumerate(indices.tolist()):
+        if j:
+            configs.add(probs[indices[j - 1]])
+        if configs.exact:
+            gains.append(configs.conditional_entropy(probs[i : i + 1])[0] - objective.cond[i])
+        else:
+            gains.append(configs.conditional_information(probs[i : i + 1], ent[i : i + 1])[0])
+    return torch.cumsum(torch.stack(gains), 0)
+
+
+@adaptive
 def joint_entropy(log_probs: Tensor, num_samples: int = 10_000, seed: int = 0) -> Tensor:
     """``H[Y_1, ..., Y_b | x_1, ..., x_b]`` of all ``b = N`` points in ``log_probs`` (a scalar), in nats.
 
@@ -426,6 +513,7 @@ def joint_mutual_information(log_probs: Tensor, num_samples: int = 10_000, seed:
 # EPIG / JEPIG
 
 
+@adaptive
 def epig(log_probs_pool: Tensor, log_probs_eval: Tensor, *, max_chunk_elements: int = _MAX_CHUNK) -> Tensor:
     """EPIG: ``E_{p_eval(x_e)} I[Y_e; Y | x, x_e]``, the expected predictive information gain of each pool point.
 
@@ -463,6 +551,7 @@ def epig(log_probs_pool: Tensor, log_probs_eval: Tensor, *, max_chunk_elements: 
     return out.clamp_min(0.0)
 
 
+@adaptive
 def jepig(
     log_probs_pool: Tensor,
     log_probs_eval: Tensor,
@@ -494,6 +583,7 @@ def jepig(
 # label-aware (active sampling) quantities
 
 
+@adaptive
 def information_gain(log_probs: Tensor, labels: Tensor) -> Tensor:
     """Information gain with a known label: ``I[W; y | x] = H[W] - H[W | y, x]`` in the K-sample model.
 
@@ -507,6 +597,7 @@ def information_gain(log_probs: Tensor, labels: Tensor) -> Tensor:
     return math.log(log_probs.shape[1]) + _plogp(log_post).sum(-1)
 
 
+@adaptive
 def predictive_information_gain(
     log_probs_pool: Tensor,
     labels: Tensor,

@@ -15,25 +15,15 @@
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple, Protocol
+from typing import Literal, Protocol
 
 import torch
 from torch import Tensor
 
 from ..errors import CompileError
+from ..protocol import JointSelection, Selection, check_k, progress_bar
 
-__all__ = ["Selection", "IncrementalObjective", "topk", "greedy", "stochastic_select"]
-
-
-class Selection(NamedTuple):
-    """Selected pool indices (``LongTensor[k]``, in selection order) and a score per selected point.
-
-    For :func:`topk`/:func:`stochastic_select` ``scores[i]`` is the individual score of ``indices[i]``;
-    for :func:`greedy` (and BatchBALD) it is the joint objective of the prefix ``indices[: i + 1]``.
-    """
-
-    indices: Tensor
-    scores: Tensor
+__all__ = ["Selection", "JointSelection", "IncrementalObjective", "topk", "greedy", "stochastic_select"]
 
 
 class IncrementalObjective(Protocol):
@@ -69,10 +59,7 @@ def _check_scores(scores: Tensor, k: int) -> None:
 
 
 def _check_k(k: int, n: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-        raise CompileError(f"k must be a non-negative integer, got {k!r}")
-    if k > n:
-        raise CompileError(f"cannot select k = {k} points from a pool of {n}; use k <= {n}")
+    check_k(k, n)
 
 
 def topk(scores: Tensor, k: int) -> Selection:
@@ -82,7 +69,8 @@ def topk(scores: Tensor, k: int) -> Selection:
     return Selection(order.to(torch.long), scores[order])
 
 
-def greedy(objective: IncrementalObjective, k: int, *, lazy: bool = True, block_size: int = 32) -> Selection:
+def greedy(objective: IncrementalObjective, k: int, *, lazy: bool = True, block_size: int = 32,
+           progress: bool | None = None) -> JointSelection:
     """Greedy maximisation of a joint objective: ``S_{i+1} = S_i + {argmax_n f(S_i + {n}) - f(S_i)}``.
 
     ``lazy=True`` keeps each candidate's last marginal gain as an upper bound (valid when ``f`` is
@@ -90,7 +78,7 @@ def greedy(objective: IncrementalObjective, k: int, *, lazy: bool = True, block_
     candidates, a block of ``block_size`` at a time (doubling), until the best fresh gain beats every
     remaining bound; the selection is then the plain greedy one. Objectives may supply tighter bounds
     (``upper_bounds``, see :class:`IncrementalObjective`). ``lazy=False`` scores all remaining
-    candidates at every step. Returns :class:`Selection` with ``scores[i] = f(S_{i+1})``.
+    candidates at every step. Returns a :class:`JointSelection` with ``scores[i] = f(S_{i+1})``.
     """
     n = int(objective.num_candidates)
     _check_k(k, n)
@@ -100,7 +88,9 @@ def greedy(objective: IncrementalObjective, k: int, *, lazy: bool = True, block_
     available = torch.ones(n, dtype=torch.bool)
     chosen: list[int] = []
     values: list[float] = []
+    bar = progress_bar(k, progress, "greedy selection")
     for step in range(k):
+        bar.update(1)
         remaining = available.nonzero().flatten()
         if step == 0 or not lazy:
             g = objective.gains(remaining).to(torch.float64).cpu()
@@ -134,7 +124,8 @@ def greedy(objective: IncrementalObjective, k: int, *, lazy: bool = True, block_
         available[best_idx] = False
         chosen.append(best_idx)
         values.append(float(objective.add(best_idx, best_gain)))
-    return Selection(torch.tensor(chosen, dtype=torch.long), torch.tensor(values, dtype=torch.float64))
+    bar.close()
+    return JointSelection(torch.tensor(chosen, dtype=torch.long), torch.tensor(values, dtype=torch.float64))
 
 
 def _check_gains(g: Tensor, cands: Tensor) -> None:

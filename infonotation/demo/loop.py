@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 
 import torch
@@ -46,7 +47,7 @@ def run_loop(methods: Sequence[str], seeds: Sequence[int], *, initial: int, per_
                 acq = method.compile(net, train=(X[labelled], y[labelled]), eval=X_eval, num_samples=num_samples,
                                      seed=seed * 1000 + r, prior_precision=prior_precision)
                 y_pool = y[pool] if method.labels else None
-                picked = acq.select(X[pool], per_round, y_pool=y_pool)
+                picked = acq.select(X[pool], per_round, y_pool=y_pool, progress=False).indices
                 chosen = pool[picked]
                 keep = torch.ones(pool.numel(), dtype=torch.bool)
                 keep[picked] = False
@@ -55,6 +56,7 @@ def run_loop(methods: Sequence[str], seeds: Sequence[int], *, initial: int, per_
             out[name]["labels"] = labels
             out[name]["accuracy"].append(accs)
             if progress is not None:
-                progress(f"{name} seed {seed}: {accs[0]:.3f} -> {accs[-1]:.3f}")
+                with tqdm.external_write_mode(file=sys.stderr):  # above the bar, not over it
+                    progress(f"{name} seed {seed}: {accs[0]:.3f} -> {accs[-1]:.3f}")
     bar.close()
     return out

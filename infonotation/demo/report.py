@@ -54,6 +54,40 @@ def render_math(latex: str) -> str | None:
     return svg
 
 
+#: correlation matrix -> figure file name (without .png)
+_FIGURE_OF = {"spearman_all": "correlations", "spearman_top": "correlations_top",
+              "spearman_top_small": "correlations_top_small"}
+
+
+def _correlation_figures(comp: dict) -> list[tuple[str, str]]:
+    """(matrix key, title) of the three correlation matrices, in the order the report shows them."""
+    return [("spearman_all", "all candidates"),
+            ("spearman_top", f"union of each pair's top {comp['top']} candidates"),
+            ("spearman_top_small",
+             f"union of each pair's top {comp['top_small']} candidates (where acquisition picks)")]
+
+
+def _heatmap(plt, m: np.ndarray, names: list[str], title: str, path: Path) -> None:
+    """One correlation matrix with its own colour scale: from its smallest off-diagonal value (rounded down to a
+    multiple of 0.05) to 1, so that 0.83 and 1.00 look different; the numbers are printed in every cell."""
+    off = m[~np.eye(len(names), dtype=bool)]
+    lo = float(np.floor(np.nanmin(off) / 0.05) * 0.05) if off.size else 0.0
+    lo = min(lo, 0.95)
+    fig, ax = plt.subplots(figsize=(7.6, 6.2), constrained_layout=True)
+    im = ax.imshow(m, vmin=lo, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=9)
+    ax.set_yticks(range(len(names)), names, fontsize=9)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            shade = (m[i, j] - lo) / (1.0 - lo)
+            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                    color="black" if shade > 0.55 else "white")
+    ax.set_title(f"Spearman rank correlation,\n{title}", fontsize=11)
+    fig.colorbar(im, ax=ax, shrink=0.85, label=f"Spearman (scale {lo:.2f} to 1)")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def figures(results: dict, out: Path) -> list[Path]:
     """Draw the figures the reader needs; return their paths."""
     plt = _plt()
@@ -61,23 +95,11 @@ def figures(results: dict, out: Path) -> list[Path]:
     comp = results.get("comparison")
     if comp:
         names = comp["names"]
-        fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-        for ax, key, title in ((axes[0], "spearman_all", "all candidates"),
-                               (axes[1], "spearman_top", f"union of each pair's top {comp['top']}")):
-            m = np.array(comp[key])
-            im = ax.imshow(m, vmin=-1, vmax=1, cmap="RdBu_r")
-            ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
-            ax.set_yticks(range(len(names)), names, fontsize=8)
-            for i in range(len(names)):
-                for j in range(len(names)):
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if abs(m[i, j]) > 0.6 else "black")
-            ax.set_title(f"Spearman rank correlation, {title}")
-        fig.colorbar(im, ax=axes, shrink=0.8)
-        p = out / "correlations.png"
-        fig.savefig(p, dpi=110, bbox_inches="tight")
-        plt.close(fig)
-        paths.append(p)
+        for key, title in _correlation_figures(comp):
+            if key in comp:
+                p = out / f"{_FIGURE_OF[key]}.png"
+                _heatmap(plt, np.array(comp[key]), names, title, p)
+                paths.append(p)
 
         scores = {k: np.array(v) for k, v in comp["scores"].items()}
         rank = lambda v: np.argsort(np.argsort(-v))  # noqa: E731 - 0 is the highest score
@@ -104,7 +126,9 @@ def figures(results: dict, out: Path) -> list[Path]:
             ax.fill_between(r["labels"], mean - std, mean + std, alpha=0.15)
         ax.set_xlabel("number of labels")
         ax.set_ylabel("test accuracy")
-        ax.set_title(f"Active learning on the digits (mean ± std over {len(loop['seeds'])} seeds)")
+        n_seeds = len(loop["seeds"])
+        ax.set_title(f"Active learning on the digits (mean ± standard deviation over {n_seeds} "
+                     f"seed{'s' if n_seeds != 1 else ''})")
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         p = out / "active_learning.png"
@@ -140,34 +164,70 @@ def _final_accuracy_md(loop: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+PLUS_MINUS = "± is the standard deviation over the seeds (population, ddof = 0), after the mean."
+
+
+def _setup_sentences(results: dict) -> dict[str, str]:
+    """The set-up paragraphs shared by ``report.md`` and ``report.html`` (plain text)."""
+    cfg = results["config"]
+    out = {"data": ("Data: scikit-learn's handwritten digits (1,797 8x8 images, 10 classes), bundled with "
+                    "scikit-learn: no download. A small MLP (64-128-10 with dropout 0.5) is trained from scratch "
+                    f"for {cfg['epochs']} epochs with Adam; the prior precision is {cfg['prior_precision']:g}.")}
+    comp = results.get("comparison")
+    if comp:
+        out["comparison"] = (
+            f"{comp['n_pool']} pool candidates, a network trained on {comp['n_train']} labels (test accuracy "
+            f"{comp.get('test_accuracy', float('nan')):.3f}), {comp['num_samples']} MC-dropout samples, last-layer "
+            f"GGN with {comp['parameters']} parameters, {comp['n_eval']} evaluation points. Weight-space predictive "
+            "proxies are negated (higher is better). \"Top\" means the highest scores.")
+    loop = results.get("active_learning")
+    if loop:
+        n_methods = len(loop["methods"])
+        out["loop"] = (
+            f"{n_methods} methods x {len(loop['seeds'])} seed(s) x {cfg['rounds']} rounds: start from "
+            f"{cfg['initial']} labels, acquire {cfg['per_round']} per round from a pool of {cfg['n_pool']}, retrain "
+            f"from scratch, test on {cfg['n_test']} held-out digits; {cfg['loop_samples']} posterior samples per "
+            f"round. {PLUS_MINUS}")
+    return out
+
+
+def _is_baseline(info: dict) -> bool:
+    return info.get("notation", "").strip() == "0"
+
+
+_BASELINE = ("No information quantity: every pool point gets a seeded uniform random score, so the batch is a "
+             "uniformly random sample (the baseline the other methods must beat).")
+
+
 def write_report(results: dict, out: Path) -> list[Path]:
     """Write ``results.json``, the figures, ``report.md`` and ``report.html`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     pngs = figures(results, out)
-    md = [f"# infonotation demo report (seed {results['config']['seed']})", "",
-          "Data: scikit-learn's handwritten digits (8x8 images, 10 classes), bundled with scikit-learn.",
-          f"Configuration: `{json.dumps(results['config'])}`", ""]
+    text = _setup_sentences(results)
+    md = [f"# infonotation demo report (seed {results['config']['seed']})", "", text["data"], "",
+          f"Configuration: `{json.dumps(results['config'])}`", "", f"Run time: {results['seconds']:.1f} s.", ""]
     md += ["## Methods, their notation and derivations", ""]
     for name, info in results["methods"].items():
+        if _is_baseline(info):
+            md += [f"### {name}", "", _BASELINE, ""]
+            continue
         md += [f"### {name}", "", f"Notation: `{info['notation']}`", "", "```", info["derivation"], "```", ""]
     comp = results.get("comparison")
     if comp:
-        md += ["## Prediction space against weight space", "",
-               f"{comp['n_pool']} pool candidates, a network trained on {comp['n_train']} labels, "
-               f"{comp['num_samples']} MC-dropout samples, last-layer GGN with {comp['parameters']} parameters, "
-               f"{comp['n_eval']} evaluation points. Weight-space predictive proxies are negated (higher is better).",
+        md += ["## Prediction space against weight space", "", text["comparison"],
                "", "Spearman rank correlation over all candidates:", "", _table_md(comp["names"],
                                                                                  comp["spearman_all"]),
+               "![correlations](correlations.png)", "",
                f"Over the union of each pair's top {comp['top']} candidates:", "",
-               _table_md(comp["names"], comp["spearman_top"]),
+               _table_md(comp["names"], comp["spearman_top"]), "![correlations, top](correlations_top.png)", "",
                f"Over the union of each pair's top {comp['top_small']} candidates (where acquisition picks):", "",
-               _table_md(comp["names"], comp["spearman_top_small"]), "![correlations](correlations.png)", "",
-               "![scores](bald_eig_scores.png)", ""]
+               _table_md(comp["names"], comp["spearman_top_small"]),
+               "![correlations, top (small)](correlations_top_small.png)", "", "![scores](bald_eig_scores.png)", ""]
     loop = results.get("active_learning")
     if loop:
-        md += ["## Active learning", "", _final_accuracy_md(loop), "![active learning](active_learning.png)", ""]
-    md += [f"Run time: {results['seconds']:.1f} s.", ""]
+        md += ["## Active learning", "", text["loop"], "", _final_accuracy_md(loop),
+               "![active learning](active_learning.png)", ""]
     (out / "report.md").write_text("\n".join(md), encoding="utf-8")
     (out / "report.html").write_text(_html(results, pngs), encoding="utf-8")
     return [out / "results.json", out / "report.md", out / "report.html", *pngs]
@@ -175,7 +235,7 @@ def write_report(results: dict, out: Path) -> list[Path]:
 
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{path.stem}" src="data:image/png;base64,{data}" style="max-width:100%">'
+    return f'<p><img alt="{path.stem}" src="data:image/png;base64,{data}" style="max-width:100%"></p>'
 
 
 def _table_html(names: list[str], m: list[list[float]]) -> str:
@@ -185,13 +245,26 @@ def _table_html(names: list[str], m: list[list[float]]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
+def _config_html(cfg: dict) -> str:
+    def cell(v: object) -> str:
+        return html.escape(", ".join(map(str, v)) if isinstance(v, list) else str(v))
+
+    rows = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{cell(v)}</td></tr>" for k, v in cfg.items())
+    return f"<table class='config'>{rows}</table>"
+
+
 def _html(results: dict, pngs: list[Path]) -> str:
     by_name = {p.stem: p for p in pngs}
+    text = _setup_sentences(results)
     parts = [f"<h1>infonotation demo report (seed {results['config']['seed']})</h1>",
-             "<p>Data: scikit-learn's handwritten digits. Everything on this page is embedded; "
-             "it needs no network.</p>",
+             f"<p>{html.escape(text['data'])} Everything on this page is embedded; it needs no network.</p>",
+             f"<p>Run time: {results['seconds']:.1f} s.</p>",
+             "<details open><summary>Configuration</summary>", _config_html(results["config"]), "</details>",
              "<h2>Methods, their notation and derivations</h2>"]
     for name, info in results["methods"].items():
+        if _is_baseline(info):
+            parts.append(f"<h3>{html.escape(name)}</h3><p>{html.escape(_BASELINE)}</p>")
+            continue
         svg = render_math(info["latex"]) if info.get("latex") else None
         parts.append(f"<h3>{html.escape(name)}</h3><p><code>{html.escape(info['notation'])}</code></p>")
         if svg:
@@ -199,25 +272,28 @@ def _html(results: dict, pngs: list[Path]) -> str:
         parts.append(f"<pre>{html.escape(info['derivation_unicode'])}</pre>")
     comp = results.get("comparison")
     if comp:
-        parts += ["<h2>Prediction space against weight space</h2>",
-                  "<p>Spearman rank correlation over all candidates</p>",
-                  _table_html(comp["names"], comp["spearman_all"]),
-                  f"<p>Over the union of each pair's top {comp['top']} candidates</p>",
-                  _table_html(comp["names"], comp["spearman_top"]),
-                  f"<p>Over the union of each pair's top {comp['top_small']} candidates</p>",
-                  _table_html(comp["names"], comp["spearman_top_small"])]
-        parts += [_img(by_name[k]) for k in ("correlations", "bald_eig_scores") if k in by_name]
+        parts += ["<h2>Prediction space against weight space</h2>", f"<p>{html.escape(text['comparison'])}</p>"]
+        for key, title in _correlation_figures(comp):
+            parts += [f"<h3>Spearman rank correlation, {html.escape(title)}</h3>",
+                      _table_html(comp["names"], comp[key])]
+            if _FIGURE_OF[key] in by_name:
+                parts.append(_img(by_name[_FIGURE_OF[key]]))
+        if "bald_eig_scores" in by_name:
+            parts += ["<h3>BALD against the weight-space EIG, candidate by candidate</h3>",
+                      _img(by_name["bald_eig_scores"])]
     loop = results.get("active_learning")
     if loop:
         cols, acc_rows = _accuracy_rows(loop)
-        head = "".join(f"<th>accuracy at {n} labels</th>" for n in cols)
+        head = "".join(f"<th>accuracy at {n} labels (mean ± std)</th>" for n in cols)
         rows = "".join(f"<tr><td>{html.escape(n)}</td>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
                        for n, cells in acc_rows)
-        parts += ["<h2>Active learning</h2>", f"<table><tr><th>method</th>{head}</tr>{rows}</table>"]
+        parts += ["<h2>Active learning</h2>", f"<p>{html.escape(text['loop'])}</p>",
+                  f"<table><tr><th>method</th>{head}</tr>{rows}</table>"]
         if "active_learning" in by_name:
             parts.append(_img(by_name["active_learning"]))
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}pre{background:#f6f6f6;padding:8px;"
-             "overflow-x:auto}.math{overflow-x:auto}")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;"
+             "margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}th{text-align:left}"
+             "pre{background:#f6f6f6;padding:8px;overflow-x:auto}.math{overflow-x:auto}"
+             "table.config td{font-family:monospace}summary{cursor:pointer;font-weight:bold}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>infonotation demo</title><style>{style}</style>"
             f"</head><body>{''.join(parts)}</body></html>")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
+from ..errors import NotationError
 from ..syntax.tree import Relation
 from .comparison import compare
 from .data import load_digits_split
@@ -15,7 +17,7 @@ from .loop import run_loop
 from .report import write_report
 from .train import accuracy, train_mlp
 
-__all__ = ["run_demo", "CONFIGS"]
+__all__ = ["run_demo", "CONFIGS", "check_output_folder"]
 
 LOOP_METHODS = ("random", "bald", "batchbald", "eig_logdet", "eig_trace", "badge", "bait", "epig")
 
@@ -60,12 +62,41 @@ def run_demo(out: Path, seed: int = 0, quick: bool = False) -> dict:
     Runs torch on one thread: the demo's matrices are small, and on a busy two-core machine thread
     hand-offs cost far more than they save.
     """
+    out = check_output_folder(out)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _run(Path(out), seed, quick)
+        return _run(out, seed, quick)
     finally:
         torch.set_num_threads(threads)
+
+
+def check_output_folder(out: object) -> Path:
+    """The report folder, created if needed and checked writable *before* the run (which takes minutes).
+
+    An existing, non-empty folder is fine (the report's files are overwritten); a path that is a file, or a folder
+    that cannot be created or written, raises :class:`~infonotation.errors.NotationError` at once.
+    """
+    try:
+        path = Path(out)  # type: ignore[arg-type]
+    except TypeError:
+        raise NotationError(f"--out must be a folder path, got {out!r}") from None
+    if path.exists() and not path.is_dir():
+        raise NotationError(f"--out {path}: a file of that name exists; the report needs a folder (choose another "
+                            "path, or remove the file)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NotationError(f"--out {path}: cannot create the folder ({exc.strerror or exc}); choose a writable "
+                            "path") from None
+    probe = path / f".infonotation-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise NotationError(f"--out {path}: the folder is not writable ({exc.strerror or exc}); choose a writable "
+                            "path") from None
+    return path
 
 
 def _run(out: Path, seed: int, quick: bool) -> dict:

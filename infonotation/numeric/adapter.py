@@ -24,7 +24,7 @@ from ..errors import CompileError
 from .factors import DenseFactors, Factors, KronFactors
 from .likelihood import Likelihood
 
-__all__ = ["ModelAdapter", "find_last_linear"]
+__all__ = ["ModelAdapter", "find_last_linear", "training_mode_note"]
 
 #: Largest number of entries of a per-chunk ``n x P x P`` tensor built by the exact-Hessian path.
 HESSIAN_BUDGET = 2**24
@@ -39,6 +39,19 @@ def eval_mode(network: nn.Module) -> Iterator[None]:
     finally:
         for m, flag in modes:
             m.training = flag
+
+
+_MODE_MODULES = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
+
+
+def training_mode_note(network: object) -> str | None:
+    """A sentence naming the dropout/BatchNorm modules of ``network`` left in training mode, or None."""
+    nets = network if isinstance(network, (list, tuple)) else [network]
+    found = sorted({type(m).__name__ for net in nets if isinstance(net, nn.Module) for m in net.modules()
+                    if isinstance(m, _MODE_MODULES) and m.training})
+    if not found:
+        return None
+    return f"the network is in training mode and has {', '.join(found)} modules"
 
 
 def find_last_linear(network: nn.Module) -> tuple[str, nn.Linear]:

@@ -21,14 +21,14 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from ..errors import CompileError, NotationError
-from ..syntax.parser import parse
+from ..errors import CompileError, CompileWarning, NotationError
+from ..protocol import Acquisition, Selection
 from ..syntax.tree import Expr
-from .adapter import ModelAdapter
+from ..threads import adaptive_threads
+from .adapter import ModelAdapter, training_mode_note
 from .curvature import iter_chunks, posterior_precision, prior_precision_matrix, summed_fisher
-from .forms import is_proxy, normalise_using, weight_space_form
+from .forms import LABELLED_USING, is_proxy, normalise_using, observed_label, quantity_of, weight_space_form
 from .likelihood import make_likelihood
 from .plan import Leaf, Plan, lower, ws_text
 from .run import PoolTerm, Runtime
@@ -48,11 +48,13 @@ def clear_cache() -> None:
     lower.cache_clear()
 
 
-class CompiledAcquisition:
-    """A compiled quantity: ``acq(X_pool)`` scores, ``acq.joint(X_batch)``, ``acq.select(X_pool, k, strategy)``.
+class CompiledAcquisition(Acquisition):
+    """A compiled quantity following the acquisition protocol (:mod:`infonotation.protocol`).
 
-    ``str(acq)`` (or ``acq.describe()``) prints the plan: the matrices, their shapes, the side of each
-    determinant, estimated FLOPs and memory per chunk.
+    ``acq.scores(X_pool)`` (or ``acq(X_pool)``) scores, ``acq.select(X_pool, k, strategy="greedy"|"topk")`` selects
+    (greedy: incremental rank-K updates of the joint quantity; the selection's scores are each point's gain),
+    ``acq.joint(X_batch)`` evaluates a batch jointly. ``str(acq)`` (or ``acq.describe()``) prints the plan: the
+    matrices, their shapes, the side of each determinant, estimated FLOPs and memory per chunk.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class CompiledAcquisition:
         higher_is_better: bool,
         needs_labels: bool,
         info: dict[str, str],
+        label_aware: bool = False,
     ):
         self.quantity, self.form, self.using, self.plan = quantity, form, using, plan
         self.runtime, self.adapter = runtime, adapter
@@ -75,92 +78,55 @@ class CompiledAcquisition:
         self.progress = progress
         self.higher_is_better = higher_is_better
         self.needs_labels = needs_labels
+        self.label_aware = label_aware or needs_labels
+        self.strategies = ("topk",) if needs_labels else ("greedy", "topk")
+        self.label = str(quantity)
         self.info = info
 
-    # -- evaluation ---------------------------------------------------------------------------------
+    # -- the protocol's hooks ---------------------------------------------------------------------------
+    def _input_dtype(self) -> torch.dtype | None:
+        return self.adapter.net_dtype
+
+    def _check_labels(self, y: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        C = self.adapter.C
+        if C < 0:  # the whole network: the number of outputs is known after a forward pass
+            C = self.adapter.forward(X[:1], "X_pool")[0].shape[1]
+        return self.adapter.likelihood.labels(y, X.shape[0], C, "y_pool")
+
     def _term(self, X: torch.Tensor, y: torch.Tensor | None, where: str) -> PoolTerm:
         if self.needs_labels:
             return PoolTerm(dense=self.adapter.observed_information(X, y, where))
-        if y is not None:
-            eta, _ = self.adapter.forward(X[:1], where)
-            self.adapter.likelihood.labels(y, y.shape[0] if isinstance(y, torch.Tensor) else -1, eta.shape[1], where)
         return PoolTerm(factors=self.adapter.factors(X, where))
 
-    def _check(self, X: object, y: object, where: str) -> None:
-        if not isinstance(X, torch.Tensor):
-            raise CompileError(f"{where} must be a torch.Tensor of inputs, got {type(X).__name__}")
-        if X.dim() == 0:
-            raise CompileError(f"{where} must have a leading dimension of points")
-        if self.needs_labels and y is None:
-            raise CompileError(
-                f"{self.form} uses the observed information H''[y|x,w*] exactly, so it needs the labels: "
-                "call acq(X_pool, y_pool) (or add 'ggn' to using to use the Fisher information instead)"
-            )
-        if y is not None:
-            if not isinstance(y, torch.Tensor):
-                raise CompileError(f"labels for {where} must be a torch.Tensor, got {type(y).__name__}")
-            if y.shape[0] != X.shape[0]:
-                raise CompileError(f"{where} has {X.shape[0]} rows but its labels have {y.shape[0]}")
+    def _score(self, X: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        return self.runtime.score(self._term(X, y, "X_pool"))
 
-    def __call__(self, X_pool: torch.Tensor, y_pool: torch.Tensor | None = None) -> torch.Tensor:
-        """One score per pool point, ``[N]``: the plan's value with the candidate's curvature."""
-        self._check(X_pool, y_pool, "X_pool")
-        N = X_pool.shape[0]
-        out = torch.empty(N, dtype=self.adapter.dtype)
-        chunks = iter_chunks(N, self.chunk_size)
-        bar = tqdm(total=N, desc="infonotation", unit="pt", delay=0.5, disable=self.progress is False or N == 0,
-                   leave=False)
-        try:
-            for sl in chunks:
-                yy = y_pool[sl] if y_pool is not None else None
-                out[sl] = self.runtime.score(self._term(X_pool[sl], yy, "X_pool"))
-                bar.update(sl.stop - sl.start)
-        finally:
-            bar.close()
+    def _scores(self, X: torch.Tensor, y: torch.Tensor | None, engine: str, progress: bool | None) -> torch.Tensor:
+        out = super()._scores(X, y, engine, progress)
         if not bool(torch.isfinite(out).all()):
             bad = (~torch.isfinite(out)).nonzero()[:5].flatten().tolist()
             raise CompileError(f"scores are not finite for pool points {bad}; check the network and the prior")
         return out
+
+    def _select(self, strategy: str, X: torch.Tensor, k: int, y: torch.Tensor | None,
+                progress: bool | None) -> Selection:
+        N = X.shape[0]
+        parts = [self.adapter.factors(X[sl], "X_pool") for sl in iter_chunks(N, self.chunk_size)]
+        f = concat_factors(parts)
+        if f.n * f.P * f.K * 8 > 2**31 and not hasattr(f, "z"):
+            raise CompileError("greedy selection over the whole network needs too much memory; use last_layer=True")
+        idx, gains = greedy(self.runtime, f, k, self.chunk_size, maximize=self.higher_is_better, progress=progress)
+        return Selection(idx, gains)
 
     def joint(self, X_batch: torch.Tensor, y_batch: torch.Tensor | None = None, side: str = "auto") -> torch.Tensor:
         """The quantity for the whole batch jointly (its Fisher is the sum of the members', R11): a 0-dim tensor.
 
         ``side`` chooses the determinant-lemma side (``"auto"``, ``"data"``: ``nK x nK``, ``"weight"``: ``P x P``).
         """
-        self._check(X_batch, y_batch, "X_batch")
+        X, y = self._inputs(X_batch, y_batch, "local", None)
         if side not in ("auto", "data", "weight"):
             raise CompileError(f"side must be 'auto', 'data' or 'weight', got {side!r}")
-        return self.runtime.joint(self._term(X_batch, y_batch, "X_batch"), side=side)
-
-    def select(
-        self, X_pool: torch.Tensor, k: int, strategy: str = "greedy", return_scores: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Indices (``LongTensor[k]``, in selection order) of a batch of ``k`` pool points.
-
-        ``"topk"``: the ``k`` best individual scores. ``"greedy"``: greedy maximisation of the joint quantity with
-        incremental rank-K updates (for the paper's raw proxies, where lower is better, minimisation). With
-        ``return_scores`` also the scores (top-k: each point's; greedy: the joint score of each prefix).
-        """
-        if not isinstance(k, int) or isinstance(k, bool):
-            raise CompileError(f"k must be an int, got {type(k).__name__}")
-        self._check(X_pool, None, "X_pool")
-        N = X_pool.shape[0]
-        if not 0 < k <= N:
-            raise CompileError(f"cannot select k={k} of {N} pool points; choose 1 <= k <= {N}")
-        if strategy == "topk":
-            s = self(X_pool)
-            vals, idx = torch.topk(s, k, largest=self.higher_is_better)
-            return (idx, vals) if return_scores else idx
-        if strategy != "greedy":
-            raise CompileError(f"unknown selection strategy {strategy!r}; use 'topk' or 'greedy'")
-        if self.needs_labels:
-            raise CompileError("greedy selection with the exact observed information is not supported; add 'ggn'")
-        parts = [self.adapter.factors(X_pool[sl], "X_pool") for sl in iter_chunks(N, self.chunk_size)]
-        f = concat_factors(parts)
-        if f.n * f.P * f.K * 8 > 2**31 and not hasattr(f, "z"):
-            raise CompileError("greedy selection over the whole network needs too much memory; use last_layer=True")
-        idx, prefix = greedy(self.runtime, f, k, self.chunk_size, maximize=self.higher_is_better)
-        return (idx, prefix) if return_scores else idx
+        return self.runtime.joint(self._term(X, y, "X_batch"), side=side)
 
     # -- description ----------------------------------------------------------------------------------
     def describe(self) -> str:
@@ -298,8 +264,9 @@ def compile(
         if hit is not None and all(r() is not None for r in hit[0]):
             _CACHE.move_to_end(key)
             return hit[1]
-    acq = _compile(expr, network, likelihood, space, last_layer, prior_precision, train, using, eval, sigma, dtype,
-                   chunk_size, progress)
+    with adaptive_threads():
+        acq = _compile(expr, network, likelihood, space, last_layer, prior_precision, train, using, eval, sigma,
+                       dtype, chunk_size, progress)
     if key is not None and None not in refs:
         _CACHE[key] = (refs, acq)
         while len(_CACHE) > _CACHE_SIZE:
@@ -320,33 +287,50 @@ def _compile(
         raise CompileError(f"unknown space {space!r}; use 'weight' (or 'prediction' through inf.bald/inf.epig)")
     if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1):
         raise CompileError(f"chunk_size must be a positive int, got {chunk_size!r}")
-    if isinstance(expr, str):
-        quantity = parse(expr)
-    elif isinstance(expr, Expr):
-        quantity = expr
-    else:
-        raise CompileError(f"expr must be notation text or an inf.Expr, got {type(expr).__name__}")
-    steps = normalise_using(using)
-    form = weight_space_form(quantity, steps)
+    quantity = quantity_of(expr)
     head = make_likelihood(likelihood, sigma) if isinstance(likelihood, str) else None
     if head is None:
         raise CompileError(f"likelihood must be a string, got {type(likelihood).__name__}")
+    label_aware = observed_label(quantity)
+    if using is None and label_aware and last_layer is False:
+        # the default chain's 'ggn' would replace H''[y|x,w*] by the Fisher and so drop the label: keep it exact
+        using = LABELLED_USING
+    steps = normalise_using(using)
+    form = weight_space_form(quantity, steps)
     adapter = ModelAdapter(network, head, last_layer, dtype)
+    note = training_mode_note(network)
+    if note:
+        warnings.warn(f"{note}: infonotation evaluates it in evaluation mode (dropout off, BatchNorm with its running "
+                      "statistics) for the Fisher information and the scores; call network.eval() to silence this",
+                      CompileWarning, stacklevel=4)
     observed_as_fisher = adapter.last_layer or "ggn" in steps or "glm" in steps
     try:
         plan = lower(form, observed_as_fisher)
     except NotationError as exc:
         raise type(exc)(f"{exc} (compiling {quantity})") from None
+    pool_leaf = plan.pool_leaf
+    if label_aware and pool_leaf is not None and not pool_leaf.observed:
+        why = ("on the last layer the model is a GLM with canonical link, so the observed information "
+               "H''[y|x,w*] equals the Fisher information H''[Y|x,w*] for every label (R14)"
+               if adapter.last_layer else
+               "'ggn' (or 'glm') in using replaces the observed information H''[y|x,w*] by the Fisher information, "
+               "which does not depend on y")
+        warnings.warn(
+            f"{quantity} is about a known label, but under these steps its score cannot depend on it: {why}. The "
+            "scores equal those of the expected quantity (labels are still required and checked). For a "
+            "label-dependent score use space='prediction' (posterior samples), or last_layer=False without 'ggn' "
+            "(the exact Hessian)", CompileWarning, stacklevel=4)
     t0 = time.perf_counter()
     chunk = chunk_size or _default_chunk(adapter, False)
     info: dict[str, str] = {}
     mats: dict[Leaf, torch.Tensor] = {}
     leaves = plan.leaves
-    prior = prior_precision_matrix(prior_precision, adapter)
     posterior = None
     if train is not None:
-        posterior = posterior_precision(adapter, train, prior, chunk)
+        posterior = posterior_precision(adapter, train, prior_precision, chunk)
         n_train = int(train[0].shape[0])
+    else:
+        prior = prior_precision_matrix(prior_precision, adapter)
     for leaf in leaves:
         if leaf.kind == "PRIOR":
             if posterior is not None:
@@ -355,6 +339,10 @@ def _compile(
             else:
                 mats[leaf] = prior
                 info[leaf.text] = "prior precision (no training data given)"
+                warnings.warn(
+                    f"no train= given: {quantity} is scored with the prior alone (H''[w*] = prior precision), as if "
+                    "the network had seen no data; pass train=(X_train, y_train) for the posterior H''[w*|D]",
+                    CompileWarning, stacklevel=4)
         elif leaf.kind == "POSTERIOR":
             if posterior is None:
                 raise CompileError(f"{leaf.text} needs the training data: pass train=(X_train, y_train)")
@@ -373,8 +361,7 @@ def _compile(
         warnings.warn(f"eval=... was given but {form} has no eval term; it is ignored", UserWarning, stacklevel=3)
     runtime = Runtime(plan, adapter, mats)
     info["setup"] = f"fixed matrices built in {time.perf_counter() - t0:.3g} s"
-    pool = plan.pool_leaf
-    needs_labels = pool is not None and pool.observed
+    needs_labels = pool_leaf is not None and pool_leaf.observed
     higher = not is_proxy(quantity, steps)
     return CompiledAcquisition(quantity, form, steps, plan, runtime, adapter, chunk_size, progress, higher,
-                               needs_labels, info)
+                               needs_labels, info, label_aware=label_aware)

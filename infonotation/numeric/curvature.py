@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import CompileError
 from .adapter import ModelAdapter
-from .factors import Factors
+from .factors import Factors, KronFactors
 from .likelihood import make_likelihood
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "gradients",
     "empirical_fisher",
     "prior_precision_matrix",
+    "add_prior_",
     "summed_fisher",
     "posterior_precision",
     "iter_chunks",
@@ -80,12 +81,8 @@ def empirical_fisher(
     return G.mT @ G
 
 
-def prior_precision_matrix(prior: object, adapter: ModelAdapter) -> torch.Tensor:
-    """``H''[w*]`` as a ``P x P`` matrix in the adapter's internal order.
-
-    ``prior`` is a positive number (``λ Id``), a positive vector ``[P]`` (diagonal) or a symmetric positive
-    definite ``[P, P]`` matrix, the last two in the public parameter order.
-    """
+def _prior_spec(prior: object, adapter: ModelAdapter) -> tuple[str, float | torch.Tensor]:
+    """The checked prior: ``("scalar", λ)``, ``("diag", d)`` or ``("full", M)`` (internal order)."""
     P, dtype, device = adapter.P, adapter.dtype, adapter.device
     if isinstance(prior, torch.Tensor) and prior.dim() == 0:
         prior = float(prior)
@@ -94,7 +91,7 @@ def prior_precision_matrix(prior: object, adapter: ModelAdapter) -> torch.Tensor
             raise CompileError(
                 f"prior_precision must be positive (H''[w*] = λ Id must be positive definite), got {prior!r}"
             )
-        return torch.eye(P, dtype=dtype, device=device) * float(prior)
+        return "scalar", float(prior)
     if not isinstance(prior, torch.Tensor):
         raise CompileError(f"prior_precision must be a number or a tensor, got {type(prior).__name__}")
     prior = prior.to(device=device, dtype=dtype)
@@ -103,17 +100,35 @@ def prior_precision_matrix(prior: object, adapter: ModelAdapter) -> torch.Tensor
     if prior.shape == (P,):
         if not bool((prior > 0).all()):
             raise CompileError("a diagonal prior_precision must be positive in every entry")
-        return torch.diag(adapter.from_public(prior))
+        return "diag", adapter.from_public(prior)
     if prior.shape == (P, P):
         if not torch.allclose(prior, prior.mT, rtol=1e-8, atol=1e-10 * float(prior.abs().max())):
             raise CompileError("a full prior_precision must be symmetric")
         if int(torch.linalg.cholesky_ex(prior).info) != 0:
             raise CompileError("prior_precision is not positive definite (its Cholesky factorisation fails)")
-        return adapter.from_public(prior, dims=(0, 1))
+        return "full", adapter.from_public(prior, dims=(0, 1))
     raise CompileError(
         f"prior_precision must be a number, a vector [{P}] or a matrix [{P}, {P}] for {adapter.describe()}, "
         f"got shape {list(prior.shape)}"
     )
+
+
+def prior_precision_matrix(prior: object, adapter: ModelAdapter) -> torch.Tensor:
+    """``H''[w*]`` as a ``P x P`` matrix in the adapter's internal order.
+
+    ``prior`` is a positive number (``λ Id``), a positive vector ``[P]`` (diagonal) or a symmetric positive
+    definite ``[P, P]`` matrix, the last two in the public parameter order.
+    """
+    return add_prior_(torch.zeros(adapter.P, adapter.P, dtype=adapter.dtype, device=adapter.device), prior, adapter)
+
+
+def add_prior_(S: torch.Tensor, prior: object, adapter: ModelAdapter) -> torch.Tensor:
+    """``S += H''[w*]`` in place (a scalar or diagonal prior touches only the diagonal); returns ``S``."""
+    kind, value = _prior_spec(prior, adapter)
+    if kind == "full":
+        return S.add_(value)  # type: ignore[arg-type]
+    S.diagonal().add_(value)  # type: ignore[arg-type]
+    return S
 
 
 def iter_chunks(n: int, chunk: int) -> list[slice]:
@@ -124,15 +139,20 @@ def summed_fisher(adapter: ModelAdapter, X: torch.Tensor, chunk_size: int, where
     """``sum_i H''[Y|x_i,w*]`` over the rows of ``X``, in chunks: ``[P, P]`` (internal order)."""
     if not isinstance(X, torch.Tensor):
         raise CompileError(f"{where} must be a torch.Tensor, got {type(X).__name__}")
-    S = torch.zeros(adapter.P, adapter.P, dtype=adapter.dtype, device=adapter.device)
+    S: torch.Tensor | None = None
+    last: Factors | None = None
     for sl in iter_chunks(X.shape[0], chunk_size):
         f: Factors = adapter.factors(X[sl], where)
-        S += f.outer_sum()
-    return S
+        part = f.outer_blocks() if isinstance(f, KronFactors) else f.outer_sum()
+        S = part if S is None else S + part
+        last = f
+    if S is None:
+        return torch.zeros(adapter.P, adapter.P, dtype=adapter.dtype, device=adapter.device)
+    return last.assemble(S) if isinstance(last, KronFactors) else S
 
 
 def posterior_precision(
-    adapter: ModelAdapter, train: object, prior: torch.Tensor, chunk_size: int
+    adapter: ModelAdapter, train: object, prior: object, chunk_size: int
 ) -> torch.Tensor:
     """``H''[w*|D] = sum_i H''[Y|x_i,w*] + H''[w*]`` (GGN/Fisher per training point; R12), internal order."""
     if not (isinstance(train, (tuple, list)) and len(train) == 2):
@@ -145,4 +165,4 @@ def posterior_precision(
     eta, _ = adapter.forward(X[:1], "X_train") if X.shape[0] else (None, None)
     if eta is not None:
         adapter.likelihood.labels(y, y.shape[0], eta.shape[1], "y_train")
-    return summed_fisher(adapter, X, chunk_size, "X_train") + prior
+    return add_prior_(summed_fisher(adapter, X, chunk_size, "X_train"), prior, adapter)

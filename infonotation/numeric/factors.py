@@ -5,7 +5,8 @@ Two representations with the same operations:
 * :class:`KronFactors` (last layer): ``U_i = L_i ⊗ z_i`` where ``z_i`` are the (bias-augmented) features of
   point ``i`` and ``L_i L_i^T = Λ_i`` is the Hessian of the negative log-likelihood in the logits (R16). The
   parameter order inside is ``(class c, feature j)`` with index ``c * D1 + j``. Nothing of size
-  ``n x P x P`` is ever built; ``U_i^T Σ U_i = L_i^T M_i L_i`` with ``M_i[c, c'] = z_i^T Σ_{cc'} z_i``.
+  ``n x P x P`` is ever built; ``U_i^T Σ U_i = L_i^T M_i L_i`` with ``M_i[c, c'] = z_i^T Σ_{cc'} z_i`` (``M_i`` is
+  symmetric, so only the ``C (C + 1) / 2`` blocks with ``c <= c'`` are contracted).
 * :class:`DenseFactors` (whole network): ``U_i = J_i^T L_i`` stored as ``[n, P, K]``.
 """
 
@@ -17,12 +18,27 @@ __all__ = ["Factors", "KronFactors", "DenseFactors", "PreparedKron"]
 
 
 class PreparedKron:
-    """A ``P x P`` matrix ``Σ`` laid out as ``[D1, C*C*D1]`` for the Kronecker quadratic form (done once)."""
+    """A symmetric ``P x P`` matrix ``Σ`` laid out for the Kronecker quadratic form (done once).
+
+    Only the blocks ``Σ_cc'`` with ``c <= c'`` are kept (``Σ`` is symmetric, so ``z^T Σ_c'c z = z^T Σ_cc' z``):
+    ``layout[j, (u, j')] = Σ_{c_u c'_u}[j, j']`` for the ``U = C (C + 1) / 2`` pairs ``u``, ``[D1, U D1]``.
+    """
 
     def __init__(self, Sigma: torch.Tensor, C: int, D1: int):
-        self.C, self.D1 = C, D1
-        # Σ[(c, j), (c', j')] -> [j, (c, c', j')]
-        self.layout = Sigma.reshape(C, D1, C, D1).permute(1, 0, 2, 3).reshape(D1, C * C * D1).contiguous()
+        iu = torch.triu_indices(C, C, device=Sigma.device)
+        blocks = Sigma.reshape(C, D1, C, D1)[iu[0], :, iu[1], :]  # [U, D1, D1]
+        self._set(blocks, C, D1, iu)
+
+    @classmethod
+    def from_blocks(cls, blocks: torch.Tensor, C: int, D1: int) -> PreparedKron:
+        """From the upper blocks ``[U, D1, D1]`` (in ``torch.triu_indices(C, C)`` order) of a symmetric matrix."""
+        self = cls.__new__(cls)
+        self._set(blocks, C, D1, torch.triu_indices(C, C, device=blocks.device))
+        return self
+
+    def _set(self, blocks: torch.Tensor, C: int, D1: int, iu: torch.Tensor) -> None:
+        self.C, self.D1, self.iu = C, D1, iu
+        self.layout = blocks.permute(1, 0, 2).reshape(D1, -1).contiguous()
 
 
 class Factors:
@@ -43,6 +59,10 @@ class Factors:
     def dense(self) -> torch.Tensor:
         """``[n, P, K]``: the factors themselves (for small batches and tests)."""
         raise NotImplementedError
+
+    def left(self, M: torch.Tensor, i: int) -> torch.Tensor:
+        """``M @ U_i`` for an ``[m, P]`` matrix ``M``: ``[m, K]``."""
+        return M @ self.select(torch.tensor([i])).dense()[0]
 
     def outer_sum(self) -> torch.Tensor:
         """``[P, P]``: ``sum_i U_i U_i^T``, the summed Fisher information of the points."""
@@ -75,8 +95,12 @@ class KronFactors(Factors):
     def quad(self, Sigma: torch.Tensor, prepared: PreparedKron | None = None) -> torch.Tensor:
         prep = prepared if prepared is not None else self.prepare(Sigma)
         n, C, D1 = self.n, self.C, self.D1
-        T = (self.z @ prep.layout).view(n, C * C, D1)  # the main contraction: one GEMM
-        M = torch.bmm(T, self.z.unsqueeze(-1)).view(n, C, C)  # M_i[c, c'] = z_i^T Σ_{cc'} z_i
+        iu = prep.iu
+        T = (self.z @ prep.layout).view(n, -1, D1)  # the main contraction: one GEMM over the upper blocks
+        m = torch.bmm(T, self.z.unsqueeze(-1)).squeeze(-1)  # m_i[u] = z_i^T Σ_{c_u c'_u} z_i
+        M = m.new_empty(n, C, C)
+        M[:, iu[0], iu[1]] = m
+        M[:, iu[1], iu[0]] = m
         return self.L.mT @ M @ self.L
 
     def cross(self, V: torch.Tensor) -> torch.Tensor:
@@ -87,12 +111,39 @@ class KronFactors(Factors):
     def dense(self) -> torch.Tensor:
         return torch.einsum("nck,nj->ncjk", self.L, self.z).reshape(self.n, self.P, self.K)
 
-    def outer_sum(self) -> torch.Tensor:
+    def left(self, M: torch.Tensor, i: int) -> torch.Tensor:
+        """``M (L_i ⊗ z_i) = (M [I_C ⊗ z_i]) L_i``: ``m P`` multiply-adds instead of ``m P K`` (one read of ``M``)."""
+        m = M.shape[0]
+        return (M.reshape(m * self.C, self.D1) @ self.z[i]).view(m, self.C) @ self.L[i]
+
+    def outer_blocks(self) -> torch.Tensor:
+        """``[C (C + 1) / 2, D1, D1]``: the blocks ``S_cc' = sum_i Λ_i[c, c'] z_i z_i^T`` for ``c <= c'``.
+
+        One GEMM ``[U D1, n] @ [n, D1]`` (``U = C (C + 1) / 2``): half the work of all ``C^2`` blocks, and no
+        ``n x D1^2`` temporary.
+        """
+        C, D1, n = self.C, self.D1, self.n
+        iu = torch.triu_indices(C, C, device=self.z.device)
+        lam = (self.L @ self.L.mT)[:, iu[0], iu[1]]  # [n, U]
+        W = (lam.unsqueeze(-1) * self.z.unsqueeze(1)).reshape(n, -1)  # [n, U D1]
+        return (W.mT @ self.z).view(-1, D1, D1)
+
+    def assemble(self, blocks: torch.Tensor) -> torch.Tensor:
+        """The ``P x P`` matrix (internal order) whose upper blocks are ``blocks`` (see :meth:`outer_blocks`)."""
         C, D1 = self.C, self.D1
-        Lam = (self.L @ self.L.mT).reshape(self.n, C * C)
-        zz = (self.z.unsqueeze(-1) * self.z.unsqueeze(-2)).reshape(self.n, D1 * D1)
-        S = (Lam.mT @ zz).view(C, C, D1, D1).permute(0, 2, 1, 3).reshape(self.P, self.P)
-        return 0.5 * (S + S.mT)
+        S = blocks.new_empty(self.P, self.P)
+        S4 = S.view(C, D1, C, D1)
+        u = 0
+        for c in range(C):  # C (C + 1) / 2 block copies straight into place: one pass over the P x P output
+            for c2 in range(c, C):
+                S4[c, :, c2, :] = blocks[u]
+                if c2 != c:
+                    S4[c2, :, c, :] = blocks[u].mT
+                u += 1
+        return S
+
+    def outer_sum(self) -> torch.Tensor:
+        return self.assemble(self.outer_blocks())
 
     def traces(self) -> torch.Tensor:
         return self.L.square().sum((-2, -1)) * self.z.square().sum(-1)
@@ -101,7 +152,7 @@ class KronFactors(Factors):
         return KronFactors(self.z[idx], self.L[idx])
 
     def quad_flops(self) -> int:
-        return 2 * self.n * self.D1 * self.C * self.C * self.D1
+        return self.n * self.D1 * self.C * (self.C + 1) * self.D1
 
 
 class DenseFactors(Factors):

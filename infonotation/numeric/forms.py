@@ -29,15 +29,55 @@ from ..errors import CompileError, RuleError
 from ..syntax.parser import parse
 from ..syntax.tree import Expr, Name, Relation, Term
 
-__all__ = ["weight_space_form", "DEFAULT_USING", "KNOWN_STEPS", "is_proxy"]
+__all__ = ["weight_space_form", "DEFAULT_USING", "KNOWN_STEPS", "is_proxy", "quantity_of", "observed_label"]
 
 #: The paper's default approximation chain for weight space.
 DEFAULT_USING: tuple[str, ...] = ("gaussian", "ggn", "eig_logdet")
+#: The default for a quantity about a known label on the whole network: without 'ggn', which would drop the label.
+LABELLED_USING: tuple[str, ...] = ("gaussian", "eig_logdet")
 #: Step names the numeric compiler understands.
 KNOWN_STEPS = frozenset(
     {"gaussian", "ggn", "glm", "eig_logdet", "trace", "last_layer", "determinant_lemma", "proxy"}
 )
 _PARAMS = {"W", "Theta", "Omega"}
+
+
+def quantity_of(expr: object) -> Expr:
+    """``expr`` (text or a tree) as the quantity to compile: a relation is refused, naming the side to compile.
+
+    ``I[W;Y|x] = 0`` or ``I[W;Y|x] <= 5`` states something about a quantity; scoring it would score one of its
+    sides (a constant, for these two), so the error names the side(s) that hold a quantity.
+    """
+    if isinstance(expr, str):
+        e = parse(expr)
+    elif isinstance(expr, Expr):
+        e = expr
+    else:
+        raise CompileError(f"expr must be notation text or an inf.Expr, got {type(expr).__name__}")
+    if isinstance(e, Relation):
+        sides = [item for item in e.items if any(isinstance(n, (Term, Name)) for n in item.walk())]
+        if len(sides) == 1:
+            hint = f"compile the side that is a quantity: inf.compile({str(sides[0])!r}, ...)"
+        elif sides:
+            hint = "compile one side at a time: " + " or ".join(f"inf.compile({str(x)!r}, ...)" for x in sides)
+        else:
+            hint = "no side of it is a quantity"
+        raise CompileError(
+            f"{e} is a relation ({', '.join(repr(o) for o in e.ops)}), not a quantity to score: scoring it would score "
+            f"one of its sides and ignore the claim; {hint}. To check the claim itself use inf.check({str(e)!r})"
+        )
+    return e
+
+
+def observed_label(e: Expr) -> bool:
+    """Whether the quantity is about an observed (lower-case) label of the candidate, as in ``I[W;y|x]``."""
+    if not (isinstance(e, Term) and e.order == 0):
+        # a weight-space matrix expression: H''[y|x,w*] is the candidate's observed information
+        return any(isinstance(n, Term) and n.order == 2 and n.groups and len(n.groups[0]) == 1
+                   and isinstance(n.groups[0][0], Name) and n.groups[0][0].base == "y" and n.groups[0][0].sub != "eval"
+                   for n in e.walk())
+    names = [n for g in e.groups for n in g]
+    return any(n.base == "y" and not n.upper and n.sub != "eval" for n in names)
 
 
 def normalise_using(using: Iterable[str] | None) -> tuple[str, ...]:

@@ -46,6 +46,10 @@ class Likelihood:
         """Validate labels for ``n`` points and return them as a tensor."""
         raise NotImplementedError
 
+    def pseudo_label(self, eta: torch.Tensor) -> torch.Tensor:
+        """A label standing in for an unknown one in a one-sample gradient (BADGE's hard pseudo-label)."""
+        raise NotImplementedError
+
 
 def _as_tensor(y: object, where: str) -> torch.Tensor:
     if not isinstance(y, torch.Tensor):
@@ -92,6 +96,10 @@ class Categorical(Likelihood):
             raise CompileError(f"{where}: class labels must lie in [0, {C - 1}], got [{int(y.min())}, {int(y.max())}]")
         return y.long()
 
+    def pseudo_label(self, eta: torch.Tensor) -> torch.Tensor:
+        """The most probable class ``argmax_c η_c`` (Ash et al., 2020)."""
+        return eta.argmax(-1)
+
 
 class Bernoulli(Likelihood):
     name = "bernoulli"
@@ -128,6 +136,10 @@ class Bernoulli(Likelihood):
             raise CompileError(f"{where}: bernoulli labels must be 0 or 1")
         return y
 
+    def pseudo_label(self, eta: torch.Tensor) -> torch.Tensor:
+        """The more probable label, ``1[η > 0]``."""
+        return (eta.squeeze(-1) > 0).to(eta.dtype)
+
 
 class Gaussian(Likelihood):
     name = "gaussian"
@@ -162,9 +174,16 @@ class Gaussian(Likelihood):
         y = _as_tensor(y, where)
         if y.numel() != n * C or y.shape[0] != n:
             raise CompileError(f"{where}: gaussian targets must have shape [{n}] or [{n}, {C}], got {list(y.shape)}")
+        if not y.is_floating_point():
+            y = y.to(torch.float64)
         if not bool(torch.isfinite(y).all()):
             raise CompileError(f"{where}: targets hold NaN or infinite values")
         return y.reshape(n, C)
+
+    def pseudo_label(self, eta: torch.Tensor) -> torch.Tensor:
+        """``μ - σ``: a target one noise scale from the mean, so that ``d H[y|x,w] / d η = 1/σ`` per output and the
+        one-sample gradient ``J^T (μ - y) / σ^2 = J^T / σ`` is the Fisher factor (``F = J^T J / σ^2``)."""
+        return eta - self.sigma
 
 
 def make_likelihood(name: str, sigma: float | None) -> Likelihood:

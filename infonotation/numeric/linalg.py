@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 
 from ..errors import CompileError
+from ..threads import one_thread
 
 __all__ = [
     "JitterWarning",
@@ -34,6 +35,7 @@ __all__ = [
     "cholesky_solve",
     "lemma_logdet",
     "choose_side",
+    "inverse_from_cholesky",
 ]
 
 #: How many times the jitter grows tenfold before a matrix is declared not positive definite.
@@ -61,7 +63,8 @@ def cholesky(A: torch.Tensor, what: str = "matrix") -> torch.Tensor:
     ``what`` names the matrix in warnings and errors (e.g. ``"H''[w*|D]"``).
     """
     _check_finite(A, what)
-    R, info = torch.linalg.cholesky_ex(A)
+    with one_thread():
+        R, info = torch.linalg.cholesky_ex(A)
     if int(info) == 0:
         return R
     scale = A.diagonal().abs().mean().clamp_min(torch.finfo(A.dtype).tiny)
@@ -98,6 +101,17 @@ def batched_cholesky(A: torch.Tensor, what: str = "matrix") -> torch.Tensor:
     R = R.clone()
     R[idx] = R_bad
     return R
+
+
+def inverse_from_cholesky(R: torch.Tensor) -> torch.Tensor:
+    """``A^-1 = R^-T R^-1`` (exactly symmetric) from the lower Cholesky factor ``R`` of ``A``, on one thread (LAPACK
+    potri; see :mod:`infonotation.threads`). Used only where ``A^-1`` itself is read many times (``Σ`` in every
+    candidate's quadratic form); elsewhere solve against the factor (:func:`cholesky_solve`)."""
+    with one_thread():
+        S = torch.cholesky_inverse(R)  # potri fills one triangle and mirrors it: exactly symmetric
+    if S.is_contiguous():
+        return S
+    return S.mT if S.mT.is_contiguous() else S.contiguous()  # LAPACK's column-major result: its transpose is S
 
 
 def logdet_from_cholesky(R: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,9 @@
 
 Everything that does not depend on the candidate (the prior/posterior precision ``Q``, its Cholesky factor,
 ``logdet Q``, ``Σ_Q = Q^-1`` formed once from the factor, the eval Fisher) is built when the plan is bound.
+``Σ_Q`` is the one explicit inverse: every candidate's ``U^T Σ_Q U`` reads it (``D1^2 C^2`` work per point against
+``P^2 C`` for a solve against the factor per point), so it is formed once, from the factor, on one thread
+(:mod:`infonotation.threads`); every other use of ``Q`` solves against its Cholesky factor.
 Per pool chunk only the candidates' rank-``K`` factors ``U_i`` are formed, and each atom costs ``K x K`` work
 per point (the data side of the determinant lemma) unless ``K > P``.
 """
@@ -15,7 +18,15 @@ import torch
 
 from .adapter import ModelAdapter
 from .factors import Factors, KronFactors, PreparedKron
-from .linalg import batched_cholesky, batched_logdet_pd, cholesky, choose_side, lemma_logdet, logdet_from_cholesky
+from .linalg import (
+    batched_cholesky,
+    batched_logdet_pd,
+    cholesky,
+    choose_side,
+    inverse_from_cholesky,
+    lemma_logdet,
+    logdet_from_cholesky,
+)
 from .plan import CK, Leaf, LogDet, Plan, Trace, WeightedSum, describe_atom, ws_text
 
 __all__ = ["Fixed", "Runtime", "PoolTerm"]
@@ -86,17 +97,18 @@ class Runtime:
 
     # -- fixed matrices ------------------------------------------------------------------------------
     def matrix(self, ws: WeightedSum) -> torch.Tensor:
+        if len(ws) == 1 and ws[0][1] == 1:
+            return self.mats[ws[0][0]]  # read only: no copy
         M = torch.zeros(self.P, self.P, dtype=self.adapter.dtype, device=self.adapter.device)
         for leaf, w in ws:
-            M = M + float(w) * self.mats[leaf]
+            M.add_(self.mats[leaf], alpha=float(w))
         return M
 
     def fixed(self, ws: WeightedSum) -> Fixed:
         if ws not in self._fixed:
             Q = self.matrix(ws)
             R = cholesky(Q, ws_text(ws))
-            Sigma = torch.cholesky_inverse(R)
-            Sigma = 0.5 * (Sigma + Sigma.mT)
+            Sigma = inverse_from_cholesky(R)
             self._fixed[ws] = Fixed(ws, Q, R, logdet_from_cholesky(R), Sigma)
         return self._fixed[ws]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import CompileError
+from ..protocol import progress_bar
 from .factors import DenseFactors, Factors, KronFactors
 from .linalg import batched_cholesky
 from .plan import CK, LogDet
@@ -47,8 +48,12 @@ def _quad_all(rt: Runtime, f: Factors, Sigma: torch.Tensor, chunk: int) -> torch
     return torch.cat(out) if out else torch.zeros(0, f.K, f.K, dtype=Sigma.dtype)
 
 
-def greedy(rt: Runtime, f: Factors, k: int, chunk: int, maximize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy selection of ``k`` of the ``f.n`` candidates; returns (indices, joint score of each prefix)."""
+def greedy(rt: Runtime, f: Factors, k: int, chunk: int, maximize: bool = True,
+           progress: bool | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy selection of ``k`` of the ``f.n`` candidates; returns (indices, each point's gain when chosen).
+
+    The joint score of the prefix ``indices[: i + 1]`` is ``rt.constant() + gains[: i + 1].sum()``.
+    """
     N, K = f.n, f.K
     if not 0 < k <= N:
         raise CompileError(f"cannot select k={k} of {N} pool points; choose 1 <= k <= {N}")
@@ -79,10 +84,11 @@ def greedy(rt: Runtime, f: Factors, k: int, chunk: int, maximize: bool = True) -
             const_gain += p.coef * p.w * G0.diagonal(dim1=-2, dim2=-1).sum(-1)
     eye = torch.eye(K, dtype=dt)
     chosen: list[int] = []
-    prefix: list[torch.Tensor] = []
-    total = rt.constant().clone()
+    chosen_gains: list[torch.Tensor] = []
     taken = torch.zeros(N, dtype=torch.bool)
+    bar = progress_bar(k, progress, "greedy selection")
     for _ in range(k):
+        bar.update(1)
         gains = const_gain.clone()
         chols = {key: batched_cholesky(tr.G + eye, "Id + U^T Σ U (greedy)") for key, tr in tracks.items()}
         for p, key in users:
@@ -99,8 +105,7 @@ def greedy(rt: Runtime, f: Factors, k: int, chunk: int, maximize: bool = True) -
         i = int(torch.argmax(obj))
         chosen.append(i)
         taken[i] = True
-        total = total + gains[i]
-        prefix.append(total.clone())
+        chosen_gains.append(gains[i].clone())
         Ui = f.select(torch.tensor([i])).dense()[0]  # P x K
         for key, tr in tracks.items():
             Ut = math.sqrt(tr.w) * Ui
@@ -116,4 +121,5 @@ def greedy(rt: Runtime, f: Factors, k: int, chunk: int, maximize: bool = True) -
                 s = V.mT @ A0 @ V
                 entry[2] = Hq - cV @ cX.mT - cX @ cV.mT + cV @ s @ cV.mT
                 entry[1] = Om - V @ X.mT - X @ V.mT + V @ s @ V.mT
-    return torch.tensor(chosen, dtype=torch.long), torch.stack(prefix)
+    bar.close()
+    return torch.tensor(chosen, dtype=torch.long), torch.stack(chosen_gains)

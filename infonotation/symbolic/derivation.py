@@ -98,7 +98,7 @@ def derive(expr: Expr | str, using: Iterable[str] = ("gaussian", "ggn", "eig_log
     A rule named in ``using`` that never fires raises :class:`RuleError` when ``strict`` (as ``derive``
     does); ``compile`` passes ``strict=False`` for its default chain.
     """
-    using = tuple(using)
+    using = (using,) if isinstance(using, str) else tuple(using)  # a string is one step's name
     for name in using:
         if name not in RULES:
             raise RuleError(f"unknown rule `{name}` in using; the rules are: {', '.join(sorted(RULES))}")
