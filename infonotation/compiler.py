@@ -26,13 +26,34 @@ __all__ = ["compile"]
 _COMMON = ("likelihood", "space", "last_layer", "prior_precision", "train", "using", "eval")
 #: keyword options of each space (beyond the named parameters of :func:`compile`)
 OPTIONS = {
-    "weight": ("sigma", "dtype", "chunk_size", "progress"),
+    "weight": ("sigma", "dtype", "chunk_size", "progress", "candidate"),
     "prediction": ("num_samples", "seed", "posterior", "configurations", "sigma", "progress"),
 }
 
 
-def _check_options(space: str, options: dict[str, Any]) -> None:
+def _open_names(expr: object) -> set[str]:
+    """What a weight-space quantity leaves open for keywords: scalar symbols (``beta``), points (``x_1``, ``y_1``)."""
+    from .numeric.forms import free_symbols
+    from .syntax.parser import parse
+    from .syntax.tree import Name
+
+    try:
+        e = parse(expr) if isinstance(expr, str) else expr
+        if not isinstance(e, Expr):
+            return set()
+    except Exception:  # noqa: BLE001 - the compiler reports bad notation itself
+        return set()
+    out = set(free_symbols(e))
+    for n in e.walk():
+        if isinstance(n, Name) and n.base in ("x", "y") and n.sub not in (None, "B", "eval"):
+            out.add(f"{n.base}_{n.sub}")
+    return out
+
+
+def _check_options(space: str, options: dict[str, Any], expr: object = None) -> None:
     valid = OPTIONS.get(space, ())
+    if space == "weight":
+        valid = tuple(valid) + ("candidate",) + tuple(sorted(_open_names(expr)))
     unknown = [k for k in options if k not in valid]
     if not unknown:
         return
@@ -66,7 +87,10 @@ def compile(  # noqa: A001 - the API's name
     ``space="weight"`` (default): the approximation steps ``using`` (default gaussian, ggn, eig_logdet; a string is
     one step name or a comma-separated list) give the weight-space form, e.g.
     ``1/2 logdet(H''[Y|x,w*] @ H''[w*|D]^-1 + Id)`` (R19-R25), evaluated with the network's Fisher information;
-    options: ``sigma`` (Gaussian noise scale), ``dtype``, ``chunk_size``, ``progress``.
+    options: ``sigma`` (Gaussian noise scale), ``dtype``, ``chunk_size``, ``progress``; the quantity's open names by
+    keyword: scalar symbols (``beta=0.5`` for ``I[W;Y|x] + beta * I[Y_eval;Y|x,X_eval]``) and bound points
+    (``x_1=X1, y_1=y1`` for ``I[W;Y|x,y_1,x_1]``); ``candidate`` names the pool's input when it is not ``x``.
+    The compiled object keeps the derivation that gave its form (``acq.derivation``).
     ``space="prediction"``: the same quantity from K posterior samples (BALD, EPIG; a Bernoulli network as two
     classes; a Gaussian likelihood through its closed forms); options: ``num_samples``, ``seed``, ``posterior``
     ("auto", "dropout", "laplace", "ensemble"; a list of networks is an ensemble), ``configurations``, ``sigma``,
@@ -82,7 +106,7 @@ def compile(  # noqa: A001 - the API's name
     if space not in ("weight", "prediction"):
         raise CompileError(f"unknown space {space!r}; use 'weight' (Fisher information) or 'prediction' (posterior "
                            "samples)")
-    _check_options(space, options)
+    _check_options(space, options, expr)
     if space == "prediction":
         steps = (using,) if isinstance(using, str) else (tuple(using) if using is not None else ())
         if steps not in ((), ("samples",)):

@@ -2,8 +2,10 @@
 
 ``acq = compile("I[W;Y|x]", network, likelihood="categorical", train=(X, y))`` goes
 
-quantity --:func:`~.forms.weight_space_form`--> matrix expression --:func:`~.plan.lower` (cached)--> plan
---bind to the network (prior, posterior, eval Fisher; Cholesky once)--> :class:`CompiledAcquisition`.
+quantity --:func:`~.forms.weight_space_form` (the symbolic engine's derivation of each quantity term)-->
+matrix expression --:func:`~.plan.lower` (cached)--> plan --bind to the network (prior, posterior, training,
+bound-point and eval curvature; Cholesky once)--> :class:`CompiledAcquisition`, which keeps the derivation
+(``acq.derivation``).
 
 Compiled objects are cached on their arguments (the expression, the options, and the identity and version
 counters of the network's parameters and of the data tensors), so compiling the same thing again costs
@@ -17,6 +19,7 @@ import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -24,11 +27,11 @@ from torch import nn
 
 from ..errors import CompileError, CompileWarning, NotationError
 from ..protocol import Acquisition, Selection
-from ..syntax.tree import Expr
+from ..syntax.tree import Expr, Name
 from ..threads import adaptive_threads
 from .adapter import ModelAdapter, training_mode_note
 from .curvature import iter_chunks, posterior_precision, prior_precision_matrix, summed_fisher
-from .forms import LABELLED_USING, is_proxy, normalise_using, observed_label, quantity_of, weight_space_form
+from .forms import LABELLED_USING, free_symbols, normalise_using, observed_label, quantity_of, weight_space_form
 from .likelihood import make_likelihood
 from .plan import Leaf, Plan, lower, ws_text
 from .run import PoolTerm, Runtime
@@ -71,8 +74,12 @@ class CompiledAcquisition(Acquisition):
         needs_labels: bool,
         info: dict[str, str],
         label_aware: bool = False,
+        derivations: tuple = (),
     ):
         self.quantity, self.form, self.using, self.plan = quantity, form, using, plan
+        #: The derivation that turned the quantity into its weight-space form (a tuple when the quantity is a
+        #: combination of several, one per quantity term; None for a matrix expression compiled as it is).
+        self.derivation = derivations[0] if len(derivations) == 1 else (derivations or None)
         self.runtime, self.adapter = runtime, adapter
         self.chunk_size = chunk_size or _default_chunk(adapter, needs_labels)
         self.progress = progress
@@ -137,6 +144,13 @@ class CompiledAcquisition(Acquisition):
             "infonotation compiled plan",
             f"  quantity:   {self.quantity}",
             f"  form:       {self.form}   (using {', '.join(self.using)})",
+        ]
+        derivations = (self.derivation,) if not isinstance(self.derivation, tuple) else self.derivation
+        for d in derivations:
+            if d is not None:
+                lines.append("  derivation:")
+                lines += ["    " + line for line in str(d).splitlines()]
+        lines += [
             f"  parameters: {ad.describe()}; likelihood {ad.likelihood.name}; dtype {str(ad.dtype).split('.')[-1]}",
             "  matrices:",
         ]
@@ -185,7 +199,10 @@ class CompiledAcquisition(Acquisition):
         return self.describe()
 
     def __repr__(self) -> str:
-        return f"<CompiledAcquisition {self.quantity} on {self.adapter.describe()}>"
+        derivations = (self.derivation,) if not isinstance(self.derivation, tuple) else self.derivation
+        chain = "; ".join(str(d.relation) for d in derivations if d is not None)
+        via = f"\n  derivation: {chain}" if chain else ""
+        return f"<CompiledAcquisition {self.quantity} on {self.adapter.describe()}>{via}"
 
 
 def _default_chunk(adapter: ModelAdapter, dense: bool) -> int:
@@ -237,6 +254,8 @@ def compile(
     dtype: torch.dtype = torch.float64,
     chunk_size: int | None = None,
     progress: bool | None = None,
+    candidate: str | None = None,
+    **bindings: Any,
 ) -> CompiledAcquisition:
     """Compile the information quantity ``expr`` into an acquisition function on ``network``.
 
@@ -246,6 +265,13 @@ def compile(
     bound to the network's curvature: ``H''[w*]`` is the prior ``prior_precision`` or, with ``train=(X, y)``,
     ``H''[w*|D] = sum_i H''[y_i|x_i,w*] + prior_precision`` (R12, Fisher/GGN of each training point).
     ``eval=X_eval`` supplies the evaluation inputs of (J)EPIG quantities.
+
+    Any quantity whose derivation ends in such a matrix expression compiles, e.g. ``I[W; Y | x, y_1, x_1]`` (the
+    gain after one more labelled point), ``I[W; Y | x] - I[Y_eval; Y | x, X_eval]`` or
+    ``I[W; Y | x] + beta * I[Y_eval; Y | x, X_eval]``. Keywords bind what the quantity leaves open: scalar symbols
+    (``beta=0.5``) and other points (``x_1=X1, y_1=y1``: their inputs, and labels where the quantity observes them).
+    The pool is the input ``x`` (or ``x_B``); ``candidate="1"`` makes ``x_1`` the pool's input instead (the default
+    when it is the one input left unbound).
     """
     refs: list = []
     try:
@@ -254,7 +280,8 @@ def compile(
             _network_key(network, refs) if isinstance(network, nn.Module) else ("?", id(network)),
             likelihood, space, _obj_key(last_layer, refs), _obj_key(prior_precision, refs), _obj_key(train, refs),
             tuple(using) if using is not None and not isinstance(using, str) else using,
-            _obj_key(eval, refs), sigma, dtype, chunk_size, progress,
+            _obj_key(eval, refs), sigma, dtype, chunk_size, progress, candidate,
+            tuple(sorted((k, _obj_key(v, refs)) for k, v in bindings.items())),
         )
         hash(key)
     except TypeError:
@@ -266,7 +293,7 @@ def compile(
             return hit[1]
     with adaptive_threads():
         acq = _compile(expr, network, likelihood, space, last_layer, prior_precision, train, using, eval, sigma,
-                       dtype, chunk_size, progress)
+                       dtype, chunk_size, progress, candidate, bindings)
     if key is not None and None not in refs:
         _CACHE[key] = (refs, acq)
         while len(_CACHE) > _CACHE_SIZE:
@@ -274,9 +301,67 @@ def compile(
     return acq
 
 
+def _points(quantity: Expr) -> set[str]:
+    """Subscripts of the inputs a quantity names (``""`` for ``x``), the eval set's left out."""
+    return {n.sub or "" for n in quantity.walk() if isinstance(n, Name) and n.base in ("x", "X")
+            and n.sub != "eval"}
+
+
+def _bindings(quantity: Expr, bindings: dict[str, Any], candidate: str | None) -> tuple[
+        tuple[tuple[str, Fraction], ...], dict[str, dict[str, torch.Tensor]], str | None]:
+    """Split the keywords into scalar symbols and bound points; choose the candidate's subscript."""
+    symbols_needed = free_symbols(quantity)
+    points = _points(quantity)
+    symbols: list[tuple[str, Fraction]] = []
+    bound: dict[str, dict[str, torch.Tensor]] = {}
+    valid = sorted(set(symbols_needed) | {f"x_{p}" for p in points if p and p != "B"} |
+                   {f"y_{p}" for p in points if p and p != "B"})
+    for name, value in bindings.items():
+        base, _, sub = name.partition("_")
+        if name in symbols_needed:
+            if isinstance(value, bool) or not isinstance(value, (int, float, Fraction)) or value != value:
+                raise CompileError(f"{name}={value!r}: a scalar symbol takes a number")
+            symbols.append((name, Fraction(value)))
+        elif base in ("x", "y") and sub and sub in points:
+            if not isinstance(value, torch.Tensor):
+                raise CompileError(f"{name}=...: a bound point takes a tensor (its input, or its label)")
+            bound.setdefault(sub, {})[base] = value
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(name, valid + list(_KEYWORDS), n=1, cutoff=0.6)
+            hint = f", did you mean {close[0]!r}?" if close else ""
+            raise CompileError(
+                f"inf.compile got an unknown keyword {name!r}{hint}. The quantity {quantity} leaves open: "
+                f"{', '.join(valid) or 'nothing'}; the options are {', '.join(_KEYWORDS)}")
+    missing = [s for s in symbols_needed if s not in dict(symbols)]
+    if missing:
+        raise CompileError(f"the symbol(s) {', '.join(missing)} of {quantity} need values: pass them by keyword, e.g. "
+                           f"inf.compile(..., {missing[0]}=0.5)")
+    if candidate is None and not ({"", "B"} & points):
+        unbound = sorted(points - set(bound))
+        if len(unbound) == 1:
+            candidate = unbound[0]
+        elif unbound:
+            names = ", ".join("x_" + p for p in unbound)
+            raise CompileError(f"{quantity} has no input x for the pool: bind all but one of {names} by keyword "
+                               f"(e.g. x_{unbound[-1]}=X), or name the pool's one with candidate=")
+    loose = sorted(points - set(bound) - {"", "B", candidate or ""})
+    if loose:
+        raise CompileError(f"x_{loose[0]} in {quantity} is neither the pool's input nor bound: pass "
+                           f"x_{loose[0]}=tensor")
+    return tuple(sorted(symbols)), bound, candidate
+
+
+#: The keyword options of the weight-space compiler (for the messages about unknown keywords).
+_KEYWORDS = ("likelihood", "space", "last_layer", "prior_precision", "train", "using", "eval", "sigma", "dtype",
+             "chunk_size", "progress", "candidate")
+
+
 def _compile(
     expr: Any, network: Any, likelihood: str, space: str, last_layer: Any, prior_precision: Any, train: Any,
-    using: Any, eval_: Any, sigma: Any, dtype: Any, chunk_size: Any, progress: Any,
+    using: Any, eval_: Any, sigma: Any, dtype: Any, chunk_size: Any, progress: Any, candidate: Any = None,
+    bindings: dict[str, Any] | None = None,
 ) -> CompiledAcquisition:
     if space != "weight":
         if space == "prediction":
@@ -296,7 +381,9 @@ def _compile(
         # the default chain's 'ggn' would replace H''[y|x,w*] by the Fisher and so drop the label: keep it exact
         using = LABELLED_USING
     steps = normalise_using(using)
-    form = weight_space_form(quantity, steps)
+    symbols, bound, candidate = _bindings(quantity, dict(bindings or {}), candidate)
+    derived = weight_space_form(quantity, steps, likelihood, candidate)
+    form = derived.expr
     adapter = ModelAdapter(network, head, last_layer, dtype)
     note = training_mode_note(network)
     if note:
@@ -305,7 +392,7 @@ def _compile(
                       CompileWarning, stacklevel=4)
     observed_as_fisher = adapter.last_layer or "ggn" in steps or "glm" in steps
     try:
-        plan = lower(form, observed_as_fisher)
+        plan = lower(form, observed_as_fisher, candidate, symbols)
     except NotationError as exc:
         raise type(exc)(f"{exc} (compiling {quantity})") from None
     pool_leaf = plan.pool_leaf
@@ -348,6 +435,20 @@ def _compile(
                 raise CompileError(f"{leaf.text} needs the training data: pass train=(X_train, y_train)")
             mats[leaf] = posterior
             info[leaf.text] = f"sum of {n_train} training Fishers + prior precision"
+        elif leaf.kind == "TRAIN":
+            if train is None:
+                raise CompileError(f"{leaf.text} is the training data's curvature and needs the training data: pass "
+                                   "train=(X_train, y_train)")
+            mats[leaf] = _curvature(adapter, train[0], train[1], leaf.observed, chunk, "X_train")
+            info[leaf.text] = f"sum of {int(train[0].shape[0])} training {_what(leaf)}"
+        elif leaf.kind == "BOUND":
+            data = bound.get(leaf.point, {})
+            if "x" not in data or (leaf.observed and "y" not in data):
+                need = f"x_{leaf.point}=..." + (f" and y_{leaf.point}=..." if leaf.observed else "")
+                raise CompileError(f"{leaf.text} is about a point the pool does not give: pass {need}")
+            X_b = data["x"] if data["x"].dim() > 1 else data["x"].unsqueeze(0)
+            mats[leaf] = _curvature(adapter, X_b, data.get("y"), leaf.observed, chunk, f"x_{leaf.point}")
+            info[leaf.text] = f"{_what(leaf)} of the bound point(s) x_{leaf.point} ({X_b.shape[0]} row(s))"
         elif leaf.kind in ("EVAL_SUM", "EVAL_MEAN"):
             if eval_ is None:
                 raise CompileError(f"{leaf.text} needs the evaluation inputs: pass eval=X_eval")
@@ -362,6 +463,26 @@ def _compile(
     runtime = Runtime(plan, adapter, mats)
     info["setup"] = f"fixed matrices built in {time.perf_counter() - t0:.3g} s"
     needs_labels = pool_leaf is not None and pool_leaf.observed
-    higher = not is_proxy(quantity, steps)
+    higher = not derived.proxy
     return CompiledAcquisition(quantity, form, steps, plan, runtime, adapter, chunk_size, progress, higher,
-                               needs_labels, info, label_aware=label_aware)
+                               needs_labels, info, label_aware=label_aware, derivations=derived.derivations)
+
+
+def _what(leaf: Leaf) -> str:
+    return "observed information (exact Hessians)" if leaf.observed else "Fishers (GGN)"
+
+
+def _curvature(adapter: ModelAdapter, X: torch.Tensor, y: torch.Tensor | None, observed: bool, chunk: int,
+               where: str) -> torch.Tensor:
+    """The summed curvature of fixed points: their Fisher (GGN), or with ``observed`` their exact Hessians."""
+    if not isinstance(X, torch.Tensor) or X.dim() == 0 or X.shape[0] == 0:
+        raise CompileError(f"{where} must be a non-empty tensor of inputs")
+    if not observed:
+        return summed_fisher(adapter, X, chunk, where)
+    if y is None:
+        raise CompileError(f"{where}: the observed information needs the labels too")
+    total = None
+    for sl in iter_chunks(X.shape[0], max(1, chunk // 8)):
+        part = adapter.observed_information(X[sl], y[sl], where).sum(0)
+        total = part if total is None else total + part
+    return total

@@ -1,45 +1,46 @@
-"""From a quantity to its weight-space matrix expression: the ONE place that maps notation to Fisher forms.
+"""From a quantity to its weight-space matrix expression: the derivation is the compiler's input.
 
-Until the symbolic engine's ``derive`` produces these, :func:`weight_space_form` applies the paper's chain
-(gaussian, ggn, eig_logdet; optionally trace) by table:
+:func:`weight_space_form` splits the quantity into a linear combination of information quantities (rational
+coefficients and scalar symbols such as ``beta``), derives each one with the symbolic engine under the
+approximation steps ``using`` (:func:`infonotation.symbolic.derivation.derive`, the model being the paper's with
+the network's likelihood), and combines what the derivations reach. There is no table of known quantities:
+whatever a derivation turns into a matrix expression of Fisher, observed-information, prior, posterior, training
+and evaluation Hessians compiles (:mod:`~infonotation.numeric.plan` lowers it). A derivation that stops short of
+one (an entropy or an expectation of a log-determinant is left) is a :class:`~infonotation.errors.CompileError`
+that prints the derivation reached and names the step that would finish it.
 
-=====================================  ===========================================================================
-quantity                               weight-space form (``H = H''[w*]``, bound to ``H''[w*|D]`` with training data)
-=====================================  ===========================================================================
-``I[W;Y|x]`` (EIG, R20)                ``1/2 logdet(H''[Y|x,w*] @ H^-1 + Id)``;
-                                       with ``"trace"`` (R21): ``1/2 tr(H''[Y|x,w*] @ H^-1)``
-``I[W;Y_B|x_B]`` (joint EIG)           the same with ``H''[Y_B|x_B,w*]`` (the members' Fishers summed, R11)
-``I[W;y|x]`` (IG with label, R19)      the same with the observed information ``H''[y|x,w*]``
-``I[Y_eval;Y|x,X_eval]`` (EPIG, R25)   ``1/2 logdet(F_e @ H^-1 + Id) - 1/2 logdet(F_e @ (H + H''[Y|x,w*])^-1 + Id)``
-                                       with ``F_e = H''[Y_eval|X_eval,w*]`` the *mean* eval Fisher (Jensen);
-                                       ``x_eval`` lower case (the eval set jointly, JEPIG): the *summed* Fisher
-                                       ``H''[Y_eval|x_eval,w*]``. Exact for Bayesian linear regression (T17).
-  with ``"proxy"`` in ``using``        the paper's raw proxy ``logdet(F_e @ (H + H''[Y|x,w*])^-1 + Id)`` (lower is
-                                       better), or ``tr(...)`` with ``"trace"``
-=====================================  ===========================================================================
-
-A matrix expression (no ``H[...]``/``I[...]`` of order 0 in it) is returned unchanged; a relation yields its last side.
+``proxy`` (the paper's raw (J)EPIG proxies) is not a rule but a ranking shortcut applied to the derived form: the
+terms that do not depend on the candidate are dropped and the rest is divided by minus the first one's
+coefficient (lower is better), which ranks the pool the same way; with ``trace`` too, the trace bound then
+applies to the proxy's log-determinant (which now enters with a positive sign).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fractions import Fraction
 
-from ..errors import CompileError, RuleError
+from ..errors import CompileError, NotationError, RuleError
+from ..symbolic.derivation import Derivation, derive
+from ..symbolic.model import Model
+from ..symbolic.rewrite import from_linear, linear_form, simplify
+from ..symbolic.rules import RULES
 from ..syntax.parser import parse
-from ..syntax.tree import Expr, Name, Relation, Term
+from ..syntax.tree import Expectation, Expr, Name, Number, Product, Relation, Term, product_of
 
-__all__ = ["weight_space_form", "DEFAULT_USING", "KNOWN_STEPS", "is_proxy", "quantity_of", "observed_label"]
+__all__ = ["weight_space_form", "DEFAULT_USING", "KNOWN_STEPS", "is_proxy", "quantity_of", "observed_label",
+           "normalise_using", "LABELLED_USING", "free_symbols", "Form"]
 
 #: The paper's default approximation chain for weight space.
 DEFAULT_USING: tuple[str, ...] = ("gaussian", "ggn", "eig_logdet")
 #: The default for a quantity about a known label on the whole network: without 'ggn', which would drop the label.
 LABELLED_USING: tuple[str, ...] = ("gaussian", "eig_logdet")
-#: Step names the numeric compiler understands.
+#: Step names the numeric compiler understands (the symbolic rules it applies, and the ``proxy`` shortcut).
 KNOWN_STEPS = frozenset(
     {"gaussian", "ggn", "glm", "eig_logdet", "trace", "last_layer", "determinant_lemma", "proxy"}
 )
-_PARAMS = {"W", "Theta", "Omega"}
+#: Steps that are not symbolic rules: ``last_layer`` is the compile option, ``proxy`` a ranking shortcut.
+NUMERIC_ONLY = frozenset({"last_layer", "proxy"})
 
 
 def quantity_of(expr: object) -> Expr:
@@ -71,17 +72,19 @@ def quantity_of(expr: object) -> Expr:
 
 def observed_label(e: Expr) -> bool:
     """Whether the quantity is about an observed (lower-case) label of the candidate, as in ``I[W;y|x]``."""
-    if not (isinstance(e, Term) and e.order == 0):
-        # a weight-space matrix expression: H''[y|x,w*] is the candidate's observed information
-        return any(isinstance(n, Term) and n.order == 2 and n.groups and len(n.groups[0]) == 1
-                   and isinstance(n.groups[0][0], Name) and n.groups[0][0].base == "y" and n.groups[0][0].sub != "eval"
-                   for n in e.walk())
-    names = [n for g in e.groups for n in g]
-    return any(n.base == "y" and not n.upper and n.sub != "eval" for n in names)
+    for n in e.walk():
+        if isinstance(n, Term) and n.order == 0 and n.head == "I":
+            if any(m.base == "y" and not m.upper and m.sub in (None, "B") for g in n.groups for m in g):
+                return True
+        if isinstance(n, Term) and n.order == 2 and len(n.groups[0]) == 1:
+            m = n.groups[0][0]
+            if m.base == "y" and not m.upper and m.sub in (None, "B"):
+                return True
+    return False
 
 
-def normalise_using(using: Iterable[str] | None) -> tuple[str, ...]:
-    """``using`` as a tuple of known step names (``RuleError`` for unknown ones)."""
+def normalise_using(using: Iterable[str] | str | None) -> tuple[str, ...]:
+    """``using`` as a tuple of known step names (``RuleError`` for unknown ones); a string is a comma list."""
     if using is None:
         return DEFAULT_USING
     if isinstance(using, str):
@@ -95,127 +98,131 @@ def normalise_using(using: Iterable[str] | None) -> tuple[str, ...]:
     return steps
 
 
-def is_proxy(expr: Expr | str, using: Iterable[str] | None) -> bool:
-    """True when the weight-space form is one of the paper's raw (J)EPIG proxies (lower is better)."""
-    e = parse(expr) if isinstance(expr, str) else expr
-    return "proxy" in normalise_using(using) and _epig_parts(e) is not None
+def is_proxy(expr: Expr | str, using: Iterable[str] | str | None) -> bool:
+    """True when the paper's raw proxy is asked for (lower is better): ``proxy`` in ``using``."""
+    return "proxy" in normalise_using(using)
 
 
-def _is_param(n: Name) -> bool:
-    return n.upper and n.base in _PARAMS and not n.star
+def free_symbols(e: Expr) -> list[str]:
+    """The scalar symbols of a quantity (``beta`` in ``I[W;Y|x] + beta * I[Y_eval;Y|x,X_eval]``), bound by keyword."""
+    inside: set[int] = set()
+    for n in e.walk():
+        if isinstance(n, (Term, Expectation)):
+            inside.update(id(m) for m in n.walk() if m is not n)
+    out = []
+    for n in e.walk():
+        if isinstance(n, Name) and id(n) not in inside and not n.upper and not n.star and n.text not in out:
+            out.append(n.text)
+    return out
 
 
-def _is_data(n: Name) -> bool:
-    return n.base == "D" and n.sub in (None, "train")
+def _split_symbols(t: Expr) -> tuple[tuple[Name, ...], Expr]:
+    """``beta * gamma * Q`` -> ``((beta, gamma), Q)``: scalar symbols multiplying a quantity."""
+    if isinstance(t, Product) and all(o == "*" for o in t.ops):
+        names = tuple(f for f in t.factors if isinstance(f, Name) and not f.upper)
+        rest = [f for f in t.factors if not (isinstance(f, Name) and not f.upper)]
+        if names and len(rest) == 1:
+            return names, rest[0]
+    return (), t
 
 
-def _target(names: tuple[Name, ...]) -> Name | None:
-    return names[0] if len(names) == 1 and names[0].base in ("Y", "y") else None
+def _has_quantity(e: Expr) -> bool:
+    return any(isinstance(n, Term) and n.order == 0 for n in e.walk())
 
 
-def _eig_parts(e: Expr) -> tuple[Name, Name, bool] | None:
-    """``(target, input, conditioned_on_D)`` for ``I[W;Y_s|x_s(,D)]``."""
-    if not (isinstance(e, Term) and e.head == "I" and e.order == 0 and len(e.groups) == 2):
-        return None
-    a, b = e.groups
-    if len(a) == 1 and _is_param(a[0]):
-        t = _target(b)
-    elif len(b) == 1 and _is_param(b[0]) and _target(a) is not None and _target(a).upper:  # type: ignore[union-attr]
-        t = _target(a)
-    else:
-        return None
-    if t is None or t.sub == "eval":
-        return None
-    data = [g for g in e.given if _is_data(g)]
-    xs = [g for g in e.given if g.base == "x" and g.sub == t.sub and not g.star]
-    if len(xs) != 1 or len(data) + 1 != len(e.given):
-        return None
-    return t, xs[0], bool(data)
+def _is_matrix_form(e: Expr) -> bool:
+    """No information quantity is left, and expectations only average a Hessian (the mean eval Fisher)."""
+    for n in e.walk():
+        if isinstance(n, Term) and n.order == 0:
+            return False
+        if isinstance(n, Expectation) and not (isinstance(n.body, Term) and n.body.order == 2):
+            return False
+    return True
 
 
-def _epig_parts(e: Expr) -> tuple[Name, Name, Name, bool] | None:
-    """``(candidate target, candidate input, eval input, conditioned_on_D)`` for ``I[Y_eval;Y|x,X_eval]``."""
-    if not (isinstance(e, Term) and e.head == "I" and e.order == 0 and len(e.groups) == 2):
-        return None
-    a, b = e.groups
-    ta, tb = _target(a), _target(b)
-    if ta is None or tb is None:
-        return None
-    if ta.sub == "eval" and tb.sub != "eval":
-        ev, cand = ta, tb
-    elif tb.sub == "eval" and ta.sub != "eval":
-        ev, cand = tb, ta
-    else:
-        return None
-    if not ev.upper:
-        return None
-    xe = [g for g in e.given if g.base in ("x", "X") and g.sub == "eval"]
-    xc = [g for g in e.given if g.base == "x" and g.sub == cand.sub and not g.star]
-    data = [g for g in e.given if _is_data(g)]
-    if len(xe) != 1 or len(xc) != 1 or len(xe) + len(xc) + len(data) != len(e.given):
-        return None
-    return cand, xc[0], xe[0], bool(data)
+class Form:
+    """A quantity's weight-space form and the derivations that produced it (one per quantity term)."""
+
+    def __init__(self, expr: Expr, derivations: tuple[Derivation, ...], proxy: bool):
+        self.expr = expr
+        self.derivations = derivations
+        self.proxy = proxy  # a raw proxy whose lower values are better
+
+    def __str__(self) -> str:
+        return str(self.expr)
 
 
-def _derived_form(e: Expr, steps: tuple[str, ...], strict: bool) -> Expr | None:
-    """The symbolic engine's derivation of ``e`` when it ends at a matrix expression (else None)."""
-    from ..symbolic.derivation import derive
-    from ..symbolic.rules import RULES
-    from ..syntax.tree import Expectation
-
-    rules = tuple(s for s in steps if s in RULES and s != "last_layer")
-    d = derive(e, using=rules, strict=False)
-    r = d.result
-    # ggn/glm also choose how curvature is computed numerically, and eig_logdet has nothing to average when the
-    # label is known (I[W;y|x]); neither counts as "never fired"
-    missing = set(rules) - {s.rule for s in d.steps} - {"ggn", "glm", "eig_logdet"}
-    if strict and missing:
-        raise RuleError(f"step(s) {', '.join(sorted(missing))} never applied to {e}; the derivation reached {r}")
-    if any(isinstance(n, Expectation) or (isinstance(n, Term) and n.order == 0) for n in r.walk()):
-        if strict:
-            raise RuleError(f"the steps {', '.join(steps)} turn {e} into {r}, which is not a matrix expression; "
-                            "add eig_logdet (and ggn) to using")
-        return None
-    return r
+def _finishing_step(result: Expr, steps: tuple[str, ...]) -> str:
+    """The step that would take a derivation that stopped at ``result`` on to a matrix expression."""
+    terms = [n for n in result.walk() if isinstance(n, Term) and n.order == 0]
+    about_w = [t for t in terms if any(m.base in ("W", "w") for g in t.groups for m in g)]
+    if any(isinstance(n, Expectation) for n in result.walk()) and "eig_logdet" not in steps:
+        return "'eig_logdet' (Jensen: the expectation over the labels moves inside the log-determinant)"
+    if about_w and "gaussian" not in steps:
+        return "'gaussian' (the entropy of a Gaussian posterior as a log-determinant)"
+    if terms and not about_w:
+        return ("none: no weight-space rule turns an entropy of the outputs into curvature; estimate it from "
+                "posterior samples with space='prediction'")
+    if any(isinstance(n, Expectation) for n in result.walk()):
+        return "'ggn' (so that the expected curvature is the Fisher information, which has no label to average)"
+    return "one of gaussian, ggn, eig_logdet"
 
 
-def weight_space_form(expr: Expr | str, using: Iterable[str] | None = None) -> Expr:
-    """The weight-space matrix expression of the quantity ``expr`` under the approximation steps ``using``."""
-    e = parse(expr) if isinstance(expr, str) else expr
+def weight_space_form(quantity: Expr, using: Iterable[str] | str | None = None,
+                      likelihood: str | None = None, candidate: str | None = None) -> Form:
+    """The weight-space matrix expression of ``quantity`` under ``using``, reached by the symbolic engine.
+
+    Each quantity term of the linear combination is derived on its own (``derive(term, using=..., model=
+    Model(likelihood=likelihood))``) and the results are recombined with their coefficients; a matrix
+    expression passes unchanged. With ``proxy``, the terms without the candidate ``candidate`` (an input's
+    subscript, ``None`` for ``x``) are dropped and the rest negated.
+    """
     steps = normalise_using(using)
+    e = quantity
     if isinstance(e, Relation):
-        return weight_space_form(e.items[-1], steps)
-    if not any(isinstance(n, Term) and n.order == 0 for n in e.walk()):
-        return e
-    trace = "trace" in steps
-    if not trace and "eig_logdet" not in steps:
-        raise RuleError(f"{e} has a weight-space form only through 'eig_logdet' (or 'trace'); add it to using")
-    eig = _eig_parts(e)
-    if eig is not None and "proxy" not in steps and not eig[2]:
-        derived = _derived_form(e, steps, strict=using is not None)
-        if derived is not None:
-            return derived
-    if eig is not None:
-        t, x, cond = eig
-        prec = "H''[w* | D]" if cond else "H''[w*]"
-        F = f"H''[{t.text} | {x.text}, w*]"
-        if "proxy" in steps:
-            raise RuleError("the 'proxy' step applies to (J)EPIG quantities such as I[Y_eval; Y | x, X_eval] only")
-        return parse(f"1/2 tr({F} @ {prec}^-1)" if trace else f"1/2 logdet({F} @ {prec}^-1 + Id)")
-    ep = _epig_parts(e)
-    if ep is not None:
-        cand, xc, xe, cond = ep
-        prec = "H''[w* | D]" if cond else "H''[w*]"
-        Fa = f"H''[{cand.text} | {xc.text}, w*]"
-        Fe = f"H''[Y_eval | {xe.text}, w*]"
-        if "proxy" in steps:
-            body = f"{Fe} @ ({prec} + {Fa})^-1"
-            return parse(f"tr({body})" if trace else f"logdet({body} + Id)")
-        if trace:
-            return parse(f"1/2 tr({Fe} @ {prec}^-1) - 1/2 tr({Fe} @ ({prec} + {Fa})^-1)")
-        return parse(f"1/2 logdet({Fe} @ {prec}^-1 + Id) - 1/2 logdet({Fe} @ ({prec} + {Fa})^-1 + Id)")
-    raise CompileError(
-        f"no weight-space form is known for {e}; the numeric compiler knows I[W; Y | x], I[W; Y_B | x_B], "
-        "I[W; y | x] and I[Y_eval; Y | x, X_eval] (or x_eval for the joint version). Pass the matrix expression "
-        "itself, e.g. \"1/2 logdet(H''[Y | x, w*] @ H''[w*]^-1 + Id)\""
-    )
+        e = e.items[-1]
+    proxy = "proxy" in steps
+    lower_is_better = False
+    # with the proxy, a trace bound applies to the proxy's (positive) log-determinant, after the negation
+    rules = tuple(s for s in steps if s not in NUMERIC_ONLY and not (proxy and s == "trace"))
+    model = Model(likelihood=likelihood)
+    derivations: list[Derivation] = []
+    items: list[tuple[Fraction, Expr]] = []
+    for coeff, term in linear_form(e):
+        symbols, body = _split_symbols(term)
+        if not _has_quantity(body):
+            items.append((coeff, term))
+            continue
+        try:
+            d = derive(body, using=rules, model=model, strict=False)
+        except NotationError as err:
+            raise CompileError(f"cannot derive {body}: {err}") from None
+        derivations.append(d)
+        result = d.result
+        if not _is_matrix_form(result):
+            raise CompileError(
+                f"no weight-space form is reached: the steps {', '.join(rules) or '(none)'} take {body} to {result}, "
+                f"which is not a matrix expression; the step that would finish it: {_finishing_step(result, rules)}. "
+                f"The derivation reached:\n{d}")
+        for c, t in linear_form(result):  # each term of the derived form, for the proxy to choose from
+            items.append((coeff * c, product_of(list(symbols) + [t], ["*"] * len(symbols)) if symbols else t))
+    if proxy:
+        kept = [(c, t) for c, t in items if _mentions_candidate(t, candidate)]
+        if not kept:
+            raise CompileError(f"with 'proxy', every term of {e} is dropped: none depends on the candidate")
+        scale = kept[0][0]  # the paper's raw proxy: the first term's coefficient is 1 (lower is better if it was < 0)
+        items = [(c / scale, t) for c, t in kept]
+        lower_is_better = scale < 0
+    form = from_linear(items) if items else Number(Fraction(0))
+    if proxy and "trace" in steps:
+        bounded = RULES["trace"].apply(form, model)
+        if bounded is None:
+            raise CompileError(f"'trace' does not apply to the proxy {form}: its log-determinant must be of "
+                               "logdet(F @ H^-1 + Id) with F positive semi-definite and H positive definite")
+        form = simplify(bounded)
+    return Form(form, tuple(derivations), proxy and lower_is_better)
+
+
+def _mentions_candidate(t: Expr, candidate: str | None) -> bool:
+    subs = {candidate} if candidate is not None else {None, "B"}
+    return any(isinstance(n, Name) and n.base in ("x", "X") and n.sub in subs for n in t.walk())

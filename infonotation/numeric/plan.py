@@ -1,15 +1,21 @@
 """Lowering a weight-space matrix expression to a plan: a linear combination of structured atoms.
 
-Leaves (``Term`` nodes of order 2):
+Leaves (``Term`` nodes of order 2, and the mean of one over the evaluation inputs):
 
-=============================  ==========================================================================
-``H''[w*]``                    ``PRIOR``: the prior precision, or ``H''[w*|D]`` when training data is given
-``H''[w*|D]``                  ``POSTERIOR``: ``sum_train H''[y_i|x_i,w*] + H''[w*]`` (needs ``train``)
-``H''[Y|x,w*]``, ``Y_B|x_B``   ``POOL`` Fisher of the candidate point (or batch), low rank ``U U^T``
-``H''[y|x,w*]``                ``POOL`` observed information (the Fisher under ``ggn``/``glm`` or last layer)
-``H''[Y_eval|x_eval,w*]``      ``EVAL_SUM``: the eval set's Fisher, summed (joint, JEPIG)
-``H''[Y_eval|X_eval,w*]``      ``EVAL_MEAN``: its mean (expectation over eval inputs, EPIG)
-=============================  ==========================================================================
+=====================================  ===================================================================
+``H''[w*]``                            ``PRIOR``: the prior precision, or ``H''[w*|D]`` when training data is given
+``H''[w*|D]``                          ``POSTERIOR``: ``sum_train H''[y_i|x_i,w*] + H''[w*]`` (needs ``train``)
+``H''[D|w*]``                          ``TRAIN``: the training data's curvature ``sum_train H''[y_i|x_i,w*]``
+``H''[Y|x,w*]``, ``Y_B|x_B``           ``POOL`` Fisher of the candidate point (or batch), low rank ``U U^T``
+``H''[y|x,w*]``                        ``POOL`` observed information (the Fisher under ``ggn``/``glm`` or last layer)
+``H''[Y_1|x_1,w*]``, ``y_1|x_1``       ``BOUND``: a point bound by keyword at compile time (``x_1=...``, ``y_1=...``)
+``H''[Y_eval|x_eval,w*]``              ``EVAL_SUM``: the eval set's Fisher, summed (joint, JEPIG)
+``H''[Y_eval|X_eval,w*]``,             ``EVAL_MEAN``: its mean (expectation over eval inputs, EPIG)
+``E_{p(x_eval)}[H''[Y_eval|x_eval,w*]]``
+=====================================  ===================================================================
+
+The candidate is the input ``x`` (or ``x_B``) unless another subscript is named; scalar symbols (``beta``) take
+the values bound at compile time.
 
 Atoms (each evaluated per pool point with the candidate's ``U`` of rank ``K``):
 
@@ -31,18 +37,20 @@ from fractions import Fraction
 from functools import lru_cache
 
 from ..errors import CompileError
-from ..syntax.tree import Const, Expr, Func, Identity, Name, Neg, Number, Pow, Product, Sum, Term
+from ..syntax.tree import Const, Expectation, Expr, Func, Identity, Name, Neg, Number, Pow, Product, Sum, Term
 
 __all__ = ["Leaf", "WeightedSum", "LogDet", "Trace", "CK", "Plan", "lower", "classify_leaf"]
 
 
 @dataclass(frozen=True, order=True)
 class Leaf:
-    """A matrix leaf. ``kind`` in PRIOR, POSTERIOR, POOL, EVAL_SUM, EVAL_MEAN; ``observed`` for ``H''[y|...]``."""
+    """A matrix leaf. ``kind`` in PRIOR, POSTERIOR, TRAIN, POOL, BOUND, EVAL_SUM, EVAL_MEAN; ``observed`` for
+    ``H''[y|...]``; ``point`` the subscript of a bound point."""
 
     kind: str
     observed: bool = False
     text: str = ""
+    point: str = ""
 
     @property
     def fixed(self) -> bool:
@@ -130,7 +138,7 @@ def _is_wstar(n: Name) -> bool:
     return n.star and not n.upper and n.base in ("w", "theta", "omega")
 
 
-def classify_leaf(t: Term, observed_as_fisher: bool) -> Leaf:
+def classify_leaf(t: Term, observed_as_fisher: bool, candidate: str | None = None) -> Leaf:
     """The leaf a Hessian term stands for (``CompileError`` when it is not one the compiler can build)."""
     text = str(t)
     if t.head != "H" or t.order != 2 or len(t.groups[0]) != 1:
@@ -143,11 +151,14 @@ def classify_leaf(t: Term, observed_as_fisher: bool) -> Leaf:
             return Leaf("POSTERIOR", text=text)
         raise CompileError(f"cannot lower {text}: a parameter Hessian is H''[w*] (prior) or H''[w*|D] (posterior)")
     stars = [g for g in t.given if _is_wstar(g)]
+    if ev.base == "D" and ev.sub in (None, "train") and len(stars) == 1 and len(t.given) == 1:
+        return Leaf("TRAIN", observed=not observed_as_fisher, text=text)
     xs = [g for g in t.given if g.base in ("x", "X") and g.sub == ev.sub and not g.star]
     if ev.base not in ("Y", "y") or len(stars) != 1 or len(xs) != 1 or len(t.given) != 2:
         raise CompileError(
             f"cannot lower {text}: the compiler knows H''[Y|x,w*] (Fisher), H''[y|x,w*] (observed information), "
-            "their batch (Y_B, x_B) and eval (Y_eval, x_eval or X_eval) versions"
+            "their batch (Y_B, x_B), bound (Y_1, x_1 given by keyword) and eval (Y_eval, x_eval or X_eval) versions, "
+            "H''[D|w*], H''[w*] and H''[w*|D]"
         )
     x = xs[0]
     if ev.sub == "eval":
@@ -155,9 +166,24 @@ def classify_leaf(t: Term, observed_as_fisher: bool) -> Leaf:
             raise CompileError(f"cannot lower {text}: eval labels are not supported; use H''[Y_eval|...] (Fisher)")
         return Leaf("EVAL_MEAN" if x.upper else "EVAL_SUM", text=text)
     if x.upper:
-        raise CompileError(f"cannot lower {text}: the candidate's input must be observed (lower-case {x.lower().text})")
+        raise CompileError(f"cannot lower {text}: the input must be observed (lower-case {x.lower().text})")
     observed = not ev.upper and not observed_as_fisher
+    is_candidate = ev.sub == candidate if candidate is not None else ev.sub in (None, "B")
+    if not is_candidate:
+        return Leaf("BOUND", observed=observed, text=text, point=ev.sub or "")
     return Leaf("POOL", observed=observed, text=text)
+
+
+def _eval_mean(e: Expectation, ctx: _Ctx) -> Leaf | None:
+    """``E_{p(x_eval)}[H''[Y_eval|x_eval,w*]]``: the mean eval Fisher (the expectation over evaluation inputs)."""
+    body = e.body
+    if not (isinstance(body, Term) and body.order == 2 and not e.dist.given and len(e.dist.event) == 1):
+        return None
+    x = e.dist.event[0]
+    leaf = classify_leaf(body, ctx.observed_as_fisher, ctx.candidate)
+    if leaf.kind != "EVAL_SUM" or x.base != "x" or x.sub != "eval":
+        return None
+    return Leaf("EVAL_MEAN", text=str(e))
 
 
 # -- matrices ----------------------------------------------------------------------------------
@@ -191,7 +217,12 @@ def _exact(e: Expr) -> Fraction | None:
 def lower_matrix(e: Expr, ctx: _Ctx) -> dict[Leaf, Fraction]:
     """A matrix expression that is a non-negative combination of leaves."""
     if isinstance(e, Term):
-        leaf = classify_leaf(e, ctx.observed_as_fisher)
+        leaf = classify_leaf(e, ctx.observed_as_fisher, ctx.candidate)
+        return {leaf: Fraction(1)}
+    if isinstance(e, Expectation):
+        leaf = _eval_mean(e, ctx)
+        if leaf is None:
+            raise CompileError(f"cannot lower {e}: the compiler averages only the eval Fisher over x_eval")
         return {leaf: Fraction(1)}
     if isinstance(e, Sum):
         out: dict = {}
@@ -204,6 +235,8 @@ def lower_matrix(e: Expr, ctx: _Ctx) -> dict[Leaf, Fraction]:
         for i, f in enumerate(e.factors):
             op = e.ops[i - 1] if i else "*"
             v = _exact(f)
+            if v is None:
+                v = ctx.symbol(f)
             if v is not None:
                 if op == "/" and v == 0:
                     raise CompileError(f"cannot lower {e}: division by zero")
@@ -249,6 +282,18 @@ def _split_inverse(e: Expr) -> tuple[Expr, Expr] | None:
 @dataclass
 class _Ctx:
     observed_as_fisher: bool
+    candidate: str | None = None
+    symbols: tuple[tuple[str, Fraction], ...] = ()
+
+    def symbol(self, e: Expr) -> Fraction | None:
+        """The value bound to a scalar symbol (``beta``), or None when ``e`` is not one."""
+        if not (isinstance(e, Name) and not e.upper and not e.star):
+            return None
+        values = dict(self.symbols)
+        if e.text not in values:
+            raise CompileError(f"the symbol {e.text} has no value: pass it by keyword, e.g. inf.compile(..., "
+                               f"{e.text}=0.5)")
+        return values[e.text]
 
 
 def lower_logdet(m: Expr, ctx: _Ctx) -> dict[Atom, Fraction]:
@@ -303,6 +348,8 @@ def lower_scalar(e: Expr, ctx: _Ctx) -> tuple[dict[Atom, Fraction], float]:
         for i, f in enumerate(e.factors):
             op = e.ops[i - 1] if i else "*"
             ex, fv = _exact(f), _scalar_value(f)
+            if ex is None and fv is None:
+                ex = ctx.symbol(f)
             if ex is not None or fv is not None:
                 if (ex if ex is not None else fv) == 0 and op == "/":
                     raise CompileError(f"cannot lower {e}: division by zero")
@@ -337,9 +384,14 @@ def lower_scalar(e: Expr, ctx: _Ctx) -> tuple[dict[Atom, Fraction], float]:
 
 
 @lru_cache(maxsize=256)
-def lower(expr: Expr, observed_as_fisher: bool) -> Plan:
-    """Lower a weight-space matrix expression to a :class:`Plan` (cached on the hashable tree and options)."""
-    atoms, const = lower_scalar(expr, _Ctx(observed_as_fisher))
+def lower(expr: Expr, observed_as_fisher: bool, candidate: str | None = None,
+          symbols: tuple[tuple[str, Fraction], ...] = ()) -> Plan:
+    """Lower a weight-space matrix expression to a :class:`Plan` (cached on the hashable tree and options).
+
+    ``candidate``: the subscript of the pool's input (None: ``x`` or ``x_B``); ``symbols``: values of scalar
+    symbols, as ``(name, value)`` pairs.
+    """
+    atoms, const = lower_scalar(expr, _Ctx(observed_as_fisher, candidate, symbols))
     terms = tuple(sorted(((a, c) for a, c in atoms.items() if c != 0), key=lambda ac: describe_atom(ac[0])))
     plan = Plan(expr, terms, const, observed_as_fisher)
     pools = sorted(leaf.text for leaf in plan.leaves if leaf.kind == "POOL")

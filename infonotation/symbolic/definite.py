@@ -10,13 +10,15 @@ Conservative judgements (``True`` only with a reason that holds for every model 
   expectation over the outputs, written upper case), Gram and outer products ``G^T @ G``, ``G @ G^T``,
   ``G @ S @ G^T`` and ``G^T @ S @ G`` with ``S`` positive semi-definite, and non-negative sums of these.
 
-Observed information ``H''[y|x,w*]`` is neither: away from a mode it can be indefinite.
+Observed information ``H''[y|x,w*]`` and ``H''[D|w*]`` (a data set is observed) are neither: away from a mode
+they can be indefinite.
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
 
+from ..syntax.resolve import is_random
 from ..syntax.tree import Expectation, Expr, Identity, Name, Number, Pow, Product, Term, Transpose
 from .rewrite import linear_form
 
@@ -40,7 +42,9 @@ def _atom(e: Expr, strict: bool) -> bool:
         event = e.groups[0]
         if len(event) == 1 and event[0].star:
             return True  # H''[w*], H''[w*|D]: prior and posterior precision
-        return not strict and all(n.upper for n in event)  # a Fisher information is semi-definite
+        # a Fisher information (every output averaged, written upper case) is semi-definite; a data set D is
+        # observed: H''[D|w*] is observed information, which need not be
+        return not strict and all(is_random(n) for n in event)
     if isinstance(e, Identity):
         return True
     if isinstance(e, Pow):

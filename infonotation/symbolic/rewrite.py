@@ -19,6 +19,7 @@ from ..syntax.tree import (
     Neg,
     Number,
     Pow,
+    Prob,
     Product,
     Relation,
     Sum,
@@ -141,6 +142,10 @@ def _simplify_expectation(e: Expr) -> Expr | None:
     if not isinstance(e, Expectation):
         return None
     bound = e.dist.event
+    unused = [n for n in bound if not mentions(e.body, [n])]
+    if unused and len(unused) < len(bound):  # E_{p(a, b|c)}[f(a)] = E_{p(a|c)}[f(a)]: b is summed out
+        kept = tuple(n for n in bound if n not in unused)
+        return Expectation(Prob(kept, e.dist.given), e.body)
     inside, outside = [], []
     for c, t in linear_form(e.body):
         (inside if mentions(t, bound) else outside).append((c, t))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..errors import NotationError
 from ..syntax.resolve import is_random, variable
 from ..syntax.tree import (
     Const,
@@ -76,8 +77,6 @@ def _is_output(n: Name, model: Model | None) -> bool:
 
 def _verified(e: Expr, candidate: Expr, model: Model | None) -> bool:
     """The checker proves ``e = candidate`` under ``model`` (an ill-shaped candidate is refused, not an error)."""
-    from ..errors import NotationError
-
     try:
         return prove_equal(e, candidate, model)[0]
     except NotationError:
@@ -109,14 +108,30 @@ def _mi_definition(e: Expr, model: Model | None) -> Expr | None:
 
 
 def _independence(e: Expr, model: Model | None) -> Expr | None:
-    """Drop context names that the model makes irrelevant (d-separation), checked by canonical forms."""
-    if model is None or not isinstance(e, Term) or e.head != "H" or not e.given or e.order != 0:
+    """Drop context names that the model makes irrelevant (d-separation), checked by canonical forms: in a term
+    (``H[A|B,c] = H[A|B]``, also for its gradient and Hessian) and in an expectation's distribution
+    (``E_{p(a|b,c)}[f] = E_{p(a|b)}[f]``)."""
+    if model is None:
+        return None
+    if isinstance(e, Expectation) and e.dist.given:
+        dist = Prob(e.dist.event, e.dist.given)
+        for n in list(dist.given):
+            trial = Expectation(Prob(dist.event, tuple(g for g in dist.given if g != n)), e.body)
+            if _verified(Expectation(dist, e.body), trial, model):
+                dist = trial.dist
+        return None if dist == e.dist else Expectation(dist, e.body)
+    if not isinstance(e, Term) or e.head != "H" or not e.given:
         return None
     given = list(e.given)
     changed = False
     for n in list(given):
+        if e.order > 0 and n.star:
+            continue  # the point a derivative is taken at stays
         trial = Term(e.head, e.order, e.groups, tuple(g for g in given if g != n))
-        ok, how = prove_equal(Term(e.head, e.order, e.groups, tuple(given)), trial, model)[:2]
+        try:
+            ok, how = prove_equal(Term(e.head, e.order, e.groups, tuple(given)), trial, model)[:2]
+        except NotationError:
+            continue
         if ok and how.startswith("exact"):
             given.remove(n)
             changed = True
