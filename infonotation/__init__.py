@@ -7,7 +7,7 @@ from .acquisition import bald, batchbald, epig
 from .acquisition.methods import Method, methods
 from .compiler import compile
 from .errors import CompileError, CompileWarning, NotationError, ParseError, ResolveError, RuleError
-from .protocol import Acquisition, Selection
+from .protocol import Acquisition, Selection, StreamSelection
 from .symbolic.check import Verdict, check, equivalent
 from .symbolic.counterexample import Counterexample
 from .symbolic.derivation import Derivation, derive
@@ -29,6 +29,7 @@ __all__ = [
     "Method",
     "Acquisition",
     "Selection",
+    "StreamSelection",
     "Expr",
     "Relation",
     "Model",

@@ -1,4 +1,4 @@
-"""The ``infonotation`` command line: parse, check and derive information quantities.
+"""The ``infonotation`` command line: parse, check and derive information quantities; score a pool.
 
 Exit status: 0 success (for ``check``: the identity holds), 1 the identity does not hold,
 2 bad input (the message is the library's own error, with a caret under the fault), 3 undecided
@@ -22,6 +22,7 @@ examples:
   infonotation check "H[X,y] = H[X] + H[y|X]" --no-model
   infonotation derive "I[W;Y|x]" --using gaussian,ggn,eig_logdet,trace --latex
   infonotation demo --out report
+  infonotation score "I[W;Y|x]" --model mymodels:make_net --pool pool_shards/ --k 10 --engine ray
   infonotation check --latex-input "\\MIof{\\W; \\Y \\given \\x} = \\Hof{\\Y \\given \\x} - \\Hof{\\Y \\given \\x, \\W}"
 
 notation (ASCII; Unicode such as ≈ ≤ θ ∣ ⁻¹ also works):
@@ -137,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sp.add_argument("--quick", action="store_true", help="a smaller run (under a minute)")
     sp.set_defaults(func=_cmd_demo)
+
+    from .cli_score import add_score_command
+
+    add_score_command(sub)
     return p
 
 

@@ -26,7 +26,7 @@ __all__ = ["compile"]
 _COMMON = ("likelihood", "space", "last_layer", "prior_precision", "train", "using", "eval")
 #: keyword options of each space (beyond the named parameters of :func:`compile`)
 OPTIONS = {
-    "weight": ("sigma", "dtype", "chunk_size", "progress", "candidate"),
+    "weight": ("sigma", "dtype", "chunk_size", "progress", "candidate", "curvature", "rank"),
     "prediction": ("num_samples", "seed", "posterior", "configurations", "sigma", "progress"),
 }
 
@@ -87,7 +87,9 @@ def compile(  # noqa: A001 - the API's name
     ``space="weight"`` (default): the approximation steps ``using`` (default gaussian, ggn, eig_logdet; a string is
     one step name or a comma-separated list) give the weight-space form, e.g.
     ``1/2 logdet(H''[Y|x,w*] @ H''[w*|D]^-1 + Id)`` (R19-R25), evaluated with the network's Fisher information;
-    options: ``sigma`` (Gaussian noise scale), ``dtype``, ``chunk_size``, ``progress``; the quantity's open names by
+    options: ``sigma`` (Gaussian noise scale), ``dtype``, ``chunk_size``, ``progress``, and with ``last_layer=False``
+    ``curvature`` (``"full"``, ``"diag"``, ``"kron"``, ``"lowrank"``; default by size) and ``rank`` (for
+    ``"lowrank"``); the quantity's open names by
     keyword: scalar symbols (``beta=0.5`` for ``I[W;Y|x] + beta * I[Y_eval;Y|x,X_eval]``) and bound points
     (``x_1=X1, y_1=y1`` for ``I[W;Y|x,y_1,x_1]``); ``candidate`` names the pool's input when it is not ``x``.
     The compiled object keeps the derivation that gave its form (``acq.derivation``).

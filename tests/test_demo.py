@@ -116,3 +116,19 @@ def test_the_html_report_says_what_the_markdown_says(report):
     random_section = page.split("<h3>random</h3>", 1)[1].split("<h3>", 1)[0]
     assert "uniformly random" in random_section and "<code>0</code>" not in random_section
     assert "<pre>0</pre>" not in page
+
+
+def test_whole_network_row_compares_kron_with_bald_and_the_last_layer(report):
+    """The CNN's scores: the correlation tables recomputed, and the whole-network EIG ranking like the last layer's."""
+    _, res = report
+    w = res["whole_network"]
+    assert w["names"] == ["BALD", "EIG LogDet (last layer)", "EIG LogDet (whole network, kron)",
+                          "EIG LogDet (whole network, diag)"]
+    scores = {k: np.array(v) for k, v in w["scores"].items()}
+    for i, a in enumerate(w["names"]):
+        for j, b in enumerate(w["names"]):
+            assert w["spearman_all"][i][j] == pytest.approx(stats.spearmanr(scores[a], scores[b]).statistic, abs=1e-9)
+    assert all(np.all(scores[n] >= 0) for n in w["names"][1:])
+    assert w["spearman_all"][2][1] > 0.5  # over all weights or the last layer: the same candidates stand out
+    assert w["parameters"] > 3000 and w["test_accuracy"] > 0.3
+    assert "Whole network: a CNN with Kronecker-factored curvature" in (report[0] / "report.md").read_text()

@@ -20,7 +20,7 @@ def test_wheel_contains_the_grammar_and_every_subpackage(tmp_path):
     assert "infonotation/grammar/infonotation.lark" in names
     shipped = (ROOT / "grammar" / "infonotation.lark").read_bytes()
     assert zipfile.ZipFile(wheel).read("infonotation/grammar/infonotation.lark") == shipped
-    for package in ("syntax", "symbolic", "numeric", "acquisition", "demo"):
+    for package in ("syntax", "symbolic", "numeric", "numeric/structures", "acquisition", "demo", "engines"):
         assert f"infonotation/{package}/__init__.py" in names, package
 
 

@@ -69,8 +69,8 @@ def test_the_same_validation_and_errors_everywhere(setting: dict) -> None:
             acq.select(X, 2.0, y_pool=y_pool)  # type: ignore[arg-type]
         with pytest.raises(CompileError, match="unknown selection strategy 'nope'.*use one of"):
             acq.select(X, 2, strategy="nope", y_pool=y_pool)
-        with pytest.raises(CompileError, match="engine must be 'local'"):
-            acq.scores(X, y_pool=y_pool, engine="ray")
+        with pytest.raises(CompileError, match="address= is a setting of engine='ray'"):
+            acq.scores(X, y_pool=y_pool, address="auto")
         with pytest.raises(CompileError, match="engine must be 'local'"):
             acq.select(X, 2, y_pool=y_pool, engine="spark")
         with pytest.raises(CompileError, match="progress must be"):

@@ -26,7 +26,7 @@ from .samples import _DROPOUT_TYPES, ensemble_log_probs, last_layer_gaussian_log
 if TYPE_CHECKING:
     from .methods import Method
 
-__all__ = ["Acquirer", "ScoreFn", "SelectFn"]
+__all__ = ["Acquirer", "ScoreFn", "SelectFn", "ChunkFn"]
 
 _CHUNK = 256
 
@@ -34,6 +34,8 @@ _CHUNK = 256
 ScoreFn = Callable[[Tensor, "Tensor | None", "bool | None"], Tensor]
 #: ``select(X, k, y, progress) -> Selection`` (indices and each chosen point's score or gain)
 SelectFn = Callable[[Tensor, int, "Tensor | None", "bool | None"], Selection]
+#: ``score(X, y, start) -> Tensor[n]`` on one chunk of a streamed pool whose first point has pool index ``start``
+ChunkFn = Callable[[Tensor, "Tensor | None", int], Tensor]
 
 
 @dataclass
@@ -177,9 +179,13 @@ class Acquirer(Acquisition):
     """
 
     def __init__(self, method: Method, score: ScoreFn, rules: dict[str, SelectFn] | None = None, detail: str = "",
-                 *, ctx: _Context | None = None, default: str | None = None):
+                 *, ctx: _Context | None = None, default: str | None = None, chunk_score: ChunkFn | None = None,
+                 positional: bool = False, pool_dependent: str | None = None):
         self.method = method
         self._score_fn = score
+        self._chunk_fn = chunk_score
+        self.positional = positional
+        self.pool_dependent = pool_dependent
         self._rules = dict(rules or {})
         names = list(self._rules) + (["topk"] if "topk" not in self._rules else [])
         if default is not None:
@@ -227,6 +233,10 @@ class Acquirer(Acquisition):
     def _scores(self, X: Tensor, y: Tensor | None, engine: str, progress: bool | None) -> Tensor:
         out = self._score_fn(X, y, self._progress(progress))
         return self._finish(out.to(torch.float64).cpu(), X.shape[0])
+
+    def _score_chunk(self, X: Tensor, y: Tensor | None, start: int) -> Tensor:
+        out = self._chunk_fn(X, y, start) if self._chunk_fn is not None else self._score_fn(X, y, False)
+        return out.to(torch.float64).cpu()
 
     def _select(self, strategy: str, X: Tensor, k: int, y: Tensor | None, progress: bool | None) -> Selection:
         return self._rules[strategy](X, k, y, progress)

@@ -20,6 +20,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -61,14 +62,25 @@ def _gaussian_samples_error(ctx: _Context) -> None:
 # baselines and prediction space
 
 
+def uniform_at(start: int, n: int, seed: int) -> Tensor:
+    """Uniform numbers in [0, 1) for the pool indices ``start .. start + n - 1``, a function of (seed, index) only.
+
+    A counter-based generator (SplitMix64 of the index, keyed by the seed), so a pool scored in chunks, as a stream
+    or on another engine gets the same number for the same point.
+    """
+    with np.errstate(over="ignore"):
+        key = np.uint64(seed % 2**64) * np.uint64(0xD1B54A32D192ED03) + np.uint64(0x632BE59BD9B4E019)
+        z = np.arange(start, start + n, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15) + key
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return torch.from_numpy((z >> np.uint64(11)).astype(np.float64) * 2.0**-53)
+
+
 def _build_random(ctx: _Context) -> Acquirer:
     seed = ctx.seed
-
-    def score(X: Tensor, y: Tensor | None) -> Tensor:
-        gen = torch.Generator().manual_seed(seed)
-        return torch.rand(X.shape[0], generator=gen, dtype=torch.float64)
-
-    return _topk_only(ctx, score, f", seed {seed}")
+    return Acquirer(ctx.method, lambda X, y, progress: uniform_at(0, X.shape[0], seed), None, f", seed {seed}",
+                    ctx=ctx, chunk_score=lambda X, y, start: uniform_at(start, X.shape[0], seed), positional=True)
 
 
 def _build_bald(ctx: _Context, default: str = "topk") -> Acquirer:
@@ -231,8 +243,12 @@ def _build_badge_logdet(ctx: _Context) -> Acquirer:
         G = emb(X)
         return _joint(greedy_logdet(k, embeddings=G, eps=_eps(ctx, G)))
 
+    whole = None if ctx.option("eps", None) is not None else (
+        "method 'badge_logdet' takes its default eps relative to the mean squared gradient norm over the whole pool, "
+        "which a streamed pool shows only at its end; pass eps= (e.g. 1e-6 times a typical ||g||^2) to stream the "
+        "pool, score it with Ray or checkpoint it")
     return Acquirer(ctx.method, score, {"greedy": select}, ", greedy log-det on gradient embeddings", ctx=ctx,
-                    default="greedy")
+                    default="greedy", pool_dependent=whole)
 
 
 def _ridge(ctx: _Context) -> float:
@@ -294,8 +310,12 @@ def _build_bait(ctx: _Context) -> Acquirer:
 
         return select
 
+    whole = ("method 'bait' with eval='pool' takes F_eval from the whole pool, which a streamed pool shows only at its "
+             "end; pass eval=X_eval (e.g. a random sample of the pool) to stream the pool, score it with Ray or "
+             "checkpoint it") if use_pool else None
     return Acquirer(ctx.method, score, {"forward-backward": rule(oversample), "greedy": rule(1)},
-                    f", F_eval from {'the pool' if use_pool else 'eval'}", ctx=ctx, default="forward-backward")
+                    f", F_eval from {'the pool' if use_pool else 'eval'}", ctx=ctx, default="forward-backward",
+                    pool_dependent=whole)
 
 
 def _build_el2n(ctx: _Context) -> Acquirer:

@@ -199,6 +199,14 @@ _BASELINE = ("No information quantity: every pool point gets a seeded uniform ra
              "uniformly random sample (the baseline the other methods must beat).")
 
 
+_WHOLE = ("The same digits as 1 x 8 x 8 images, a small CNN ({parameters} parameters, test accuracy "
+          "{test_accuracy:.3f}) trained on the same labels. BALD from MC-dropout samples; the EIG "
+          "1/2 logdet(Id + L^T J S J^T L) with the posterior covariance S over the last layer, over all weights with "
+          "the Kronecker-factored posterior (inf.compile(..., last_layer=False, curvature='kron'), per point J S J^T "
+          "from each layer's inputs and output gradients) and over all weights with the diagonal posterior "
+          "(curvature='diag').")
+
+
 def write_report(results: dict, out: Path) -> list[Path]:
     """Write ``results.json``, the figures, ``report.md`` and ``report.html`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -224,6 +232,14 @@ def write_report(results: dict, out: Path) -> list[Path]:
                f"Over the union of each pair's top {comp['top_small']} candidates (where acquisition picks):", "",
                _table_md(comp["names"], comp["spearman_top_small"]),
                "![correlations, top (small)](correlations_top_small.png)", "", "![scores](bald_eig_scores.png)", ""]
+    whole = results.get("whole_network")
+    if whole:
+        md += ["## Whole network: a CNN with Kronecker-factored curvature", "", _WHOLE.format(**whole), "",
+               "Spearman rank correlation over all candidates:", "", _table_md(whole["names"], whole["spearman_all"]),
+               "", f"Over the union of each pair's top {whole['top']} candidates:", "",
+               _table_md(whole["names"], whole["spearman_top"]), "",
+               f"Over the union of each pair's top {whole['top_small']} candidates:", "",
+               _table_md(whole["names"], whole["spearman_top_small"]), ""]
     loop = results.get("active_learning")
     if loop:
         md += ["## Active learning", "", text["loop"], "", _final_accuracy_md(loop),
@@ -281,6 +297,13 @@ def _html(results: dict, pngs: list[Path]) -> str:
         if "bald_eig_scores" in by_name:
             parts += ["<h3>BALD against the weight-space EIG, candidate by candidate</h3>",
                       _img(by_name["bald_eig_scores"])]
+    whole = results.get("whole_network")
+    if whole:
+        parts += ["<h2>Whole network: a CNN with Kronecker-factored curvature</h2>",
+                  f"<p>{html.escape(_WHOLE.format(**whole))}</p>"]
+        for key, title in _correlation_figures(whole):
+            parts += [f"<h3>Spearman rank correlation, {html.escape(title)}</h3>", _table_html(whole["names"],
+                                                                                             whole[key])]
     loop = results.get("active_learning")
     if loop:
         cols, acc_rows = _accuracy_rows(loop)

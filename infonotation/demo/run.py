@@ -11,11 +11,11 @@ import torch
 
 from ..errors import NotationError
 from ..syntax.tree import Relation
-from .comparison import compare
+from .comparison import compare, compare_whole_network
 from .data import load_digits_split
 from .loop import run_loop
 from .report import write_report
-from .train import accuracy, train_mlp
+from .train import accuracy, train_cnn, train_mlp
 
 __all__ = ["run_demo", "CONFIGS", "check_output_folder"]
 
@@ -130,6 +130,23 @@ def _run(out: Path, seed: int, quick: bool) -> dict:
     names = comp.names
     _say("Spearman (all candidates), BALD row: " + ", ".join(
         f"{n} {v:.3f}" for n, v in zip(names, comp.spearman_all[names.index("BALD")])))
+
+    _say("\nwhole network: a CNN on the digits as 1 x 8 x 8 images, EIG over all weights (kron) against BALD and "
+         "the last-layer EIG")
+    images = X.reshape(-1, 1, 8, 8)
+    cnn = train_cnn(images[data.train], y[data.train], seed=seed, epochs=cfg["epochs"])
+    whole = compare_whole_network(cnn, images[data.train], y[data.train], images[data.pool],
+                                  num_samples=cfg["mc_samples"], prior_precision=PRIOR_PRECISION, seed=seed)
+    results["whole_network"] = {
+        "names": whole.names, "top": whole.top, "spearman_all": whole.spearman_all.tolist(),
+        "spearman_top": whole.spearman_top.tolist(), "top_small": whole.top_small,
+        "spearman_top_small": whole.spearman_top_small.tolist(),
+        "scores": {k: v.tolist() for k, v in whole.scores.items()},
+        "parameters": int(sum(p.numel() for p in cnn.parameters())),
+        "test_accuracy": accuracy(cnn, images[data.test], y[data.test]),
+    }
+    _say("Spearman (all candidates), kron row: " + ", ".join(
+        f"{n} {v:.3f}" for n, v in zip(whole.names, whole.spearman_all[2])))
 
     _say(f"\nactive learning: {len(methods)} methods x {cfg['seeds']} seeds x {cfg['rounds']} rounds")
     seeds = [seed + i for i in range(cfg["seeds"])]

@@ -137,6 +137,18 @@ class ModelAdapter:
     def _param_versions(self) -> tuple[tuple[int, int], ...]:
         return tuple((id(p), p._version) for p in self.network.parameters())
 
+    def __getstate__(self) -> dict:
+        """Pickling (the Ray engine ships compiled plans to its workers): parameter identities and version counters
+        mean nothing in another process, so the state says only whether the parameters had changed since compile."""
+        state = self.__dict__.copy()
+        state["_versions"] = None if self._param_versions() == self._versions else "changed"
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self._versions is None:  # unchanged when pickled: the unpickled parameters are the reference
+            self._versions = self._param_versions()
+
     def check_unchanged(self) -> None:
         """Raise if the network's parameters changed (in place) since this adapter was built."""
         if self._param_versions() != self._versions:

@@ -36,6 +36,7 @@ from .likelihood import make_likelihood
 from .plan import Leaf, Plan, lower, ws_text
 from .run import PoolTerm, Runtime
 from .select import concat_factors, greedy
+from .structured import StructuredAcquisition, compile_structured
 
 __all__ = ["compile", "CompiledAcquisition", "clear_cache"]
 
@@ -255,8 +256,10 @@ def compile(
     chunk_size: int | None = None,
     progress: bool | None = None,
     candidate: str | None = None,
+    curvature: str | None = None,
+    rank: int | None = None,
     **bindings: Any,
-) -> CompiledAcquisition:
+) -> CompiledAcquisition | StructuredAcquisition:
     """Compile the information quantity ``expr`` into an acquisition function on ``network``.
 
     The quantity (e.g. ``I[W;Y|x]``, ``I[W;Y_B|x_B]``, ``I[W;y|x]``, ``I[Y_eval;Y|x,X_eval]``, or a weight-space
@@ -265,6 +268,15 @@ def compile(
     bound to the network's curvature: ``H''[w*]`` is the prior ``prior_precision`` or, with ``train=(X, y)``,
     ``H''[w*|D] = sum_i H''[y_i|x_i,w*] + prior_precision`` (R12, Fisher/GGN of each training point).
     ``eval=X_eval`` supplies the evaluation inputs of (J)EPIG quantities.
+
+    With ``last_layer=False`` the parameters are the whole network's and ``curvature`` chooses how ``H''[w*]``,
+    ``H''[w*|D]`` are held (:mod:`~infonotation.numeric.structures`): ``"full"`` (dense ``P x P``, at most
+    12,000 parameters), ``"diag"`` (the GGN's diagonal), ``"kron"`` (Kronecker factors per ``nn.Linear`` /
+    ``nn.Conv2d``, the prior added in their eigenbasis; other parameters diagonal) or ``"lowrank"`` (the top
+    ``rank`` GGN eigenpairs, default 100). Default: ``"full"`` up to 4,096 parameters, ``"kron"`` above (``"diag"``
+    when the Kronecker factors would not fit in memory). Every
+    structure scores a pool point by its ``C x C`` form ``J S J^T`` (``S = H''[w*|D]^-1``) from each layer's inputs
+    and output gradients, chunked over the pool.
 
     Any quantity whose derivation ends in such a matrix expression compiles, e.g. ``I[W; Y | x, y_1, x_1]`` (the
     gain after one more labelled point), ``I[W; Y | x] - I[Y_eval; Y | x, X_eval]`` or
@@ -280,7 +292,7 @@ def compile(
             _network_key(network, refs) if isinstance(network, nn.Module) else ("?", id(network)),
             likelihood, space, _obj_key(last_layer, refs), _obj_key(prior_precision, refs), _obj_key(train, refs),
             tuple(using) if using is not None and not isinstance(using, str) else using,
-            _obj_key(eval, refs), sigma, dtype, chunk_size, progress, candidate,
+            _obj_key(eval, refs), sigma, dtype, chunk_size, progress, candidate, curvature, rank,
             tuple(sorted((k, _obj_key(v, refs)) for k, v in bindings.items())),
         )
         hash(key)
@@ -293,7 +305,7 @@ def compile(
             return hit[1]
     with adaptive_threads():
         acq = _compile(expr, network, likelihood, space, last_layer, prior_precision, train, using, eval, sigma,
-                       dtype, chunk_size, progress, candidate, bindings)
+                       dtype, chunk_size, progress, candidate, bindings, curvature, rank)
     if key is not None and None not in refs:
         _CACHE[key] = (refs, acq)
         while len(_CACHE) > _CACHE_SIZE:
@@ -355,14 +367,14 @@ def _bindings(quantity: Expr, bindings: dict[str, Any], candidate: str | None) -
 
 #: The keyword options of the weight-space compiler (for the messages about unknown keywords).
 _KEYWORDS = ("likelihood", "space", "last_layer", "prior_precision", "train", "using", "eval", "sigma", "dtype",
-             "chunk_size", "progress", "candidate")
+             "chunk_size", "progress", "candidate", "curvature", "rank")
 
 
 def _compile(
     expr: Any, network: Any, likelihood: str, space: str, last_layer: Any, prior_precision: Any, train: Any,
     using: Any, eval_: Any, sigma: Any, dtype: Any, chunk_size: Any, progress: Any, candidate: Any = None,
-    bindings: dict[str, Any] | None = None,
-) -> CompiledAcquisition:
+    bindings: dict[str, Any] | None = None, curvature: Any = None, rank: Any = None,
+) -> CompiledAcquisition | StructuredAcquisition:
     if space != "weight":
         if space == "prediction":
             raise CompileError(
@@ -385,6 +397,7 @@ def _compile(
     derived = weight_space_form(quantity, steps, likelihood, candidate)
     form = derived.expr
     adapter = ModelAdapter(network, head, last_layer, dtype)
+    structure = _structure(adapter, network, curvature, rank)
     note = training_mode_note(network)
     if note:
         warnings.warn(f"{note}: infonotation evaluates it in evaluation mode (dropout off, BatchNorm with its running "
@@ -407,6 +420,12 @@ def _compile(
             "scores equal those of the expected quantity (labels are still required and checked). For a "
             "label-dependent score use space='prediction' (posterior samples), or last_layer=False without 'ggn' "
             "(the exact Hessian)", CompileWarning, stacklevel=4)
+    if structure not in (None, "full"):
+        return compile_structured(
+            quantity=quantity, form=form, using=steps, plan=plan, network=network, likelihood=head,
+            curvature=structure[0], rank=structure[1], prior_precision=prior_precision, train=train, eval_=eval_,
+            bound=bound, dtype=dtype, chunk_size=chunk_size, progress=progress, higher_is_better=not derived.proxy,
+            label_aware=label_aware, derivations=derived.derivations)
     t0 = time.perf_counter()
     chunk = chunk_size or _default_chunk(adapter, False)
     info: dict[str, str] = {}
@@ -466,6 +485,23 @@ def _compile(
     higher = not derived.proxy
     return CompiledAcquisition(quantity, form, steps, plan, runtime, adapter, chunk_size, progress, higher,
                                needs_labels, info, label_aware=label_aware, derivations=derived.derivations)
+
+
+def _structure(adapter: ModelAdapter, network: nn.Module, curvature: Any, rank: Any) -> Any:
+    """``None`` (last layer), ``"full"`` (the dense path) or ``(name, rank)`` of a structured whole network."""
+    if adapter.last_layer:
+        if curvature not in (None, "full") or rank is not None:
+            raise CompileError(
+                f"curvature={curvature!r}, rank={rank!r} choose the structure of the whole network's curvature "
+                "(last_layer=False); the last layer's curvature is exact (a GLM in its weights): drop them or pass "
+                "last_layer=False")
+        return None
+    from .structured import check_dropout
+    from .structures import choose_structure, layout_of
+
+    check_dropout(network)
+    name, r = choose_structure(curvature, rank, adapter.P, layout_of(network))
+    return "full" if name == "full" else (name, r)
 
 
 def _what(leaf: Leaf) -> str:

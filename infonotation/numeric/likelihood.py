@@ -50,6 +50,11 @@ class Likelihood:
         """A label standing in for an unknown one in a one-sample gradient (BADGE's hard pseudo-label)."""
         raise NotImplementedError
 
+    def row_basis(self, C: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """An orthonormal basis ``E`` (``[C, K]``) of the output directions the curvature can see (``E E^T L = L``
+        for the factor ``L`` and ``E E^T g = g`` for the gradient), or None for all ``C``."""
+        return None
+
 
 def _as_tensor(y: object, where: str) -> torch.Tensor:
     if not isinstance(y, torch.Tensor):
@@ -99,6 +104,16 @@ class Categorical(Likelihood):
     def pseudo_label(self, eta: torch.Tensor) -> torch.Tensor:
         """The most probable class ``argmax_c η_c`` (Ash et al., 2020)."""
         return eta.argmax(-1)
+
+    def row_basis(self, C: int, dtype: torch.dtype) -> torch.Tensor | None:
+        """The Helmert basis of ``1^⊥`` (``[C, C - 1]``): softmax ignores a shift of all logits, so ``Λ 1 = 0`` and
+        the columns of ``L`` (and ``π - e_y``) sum to zero; ``C - 1`` rows of ``J`` carry all the curvature."""
+        E = torch.zeros(C, C - 1, dtype=dtype)
+        for k in range(1, C):
+            E[:k, k - 1] = 1.0
+            E[k, k - 1] = -float(k)
+            E[:, k - 1] /= math.sqrt(k * (k + 1))
+        return E
 
 
 class Bernoulli(Likelihood):
