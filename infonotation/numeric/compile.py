@@ -31,9 +31,19 @@ from ..syntax.tree import Expr, Name
 from ..threads import adaptive_threads
 from .adapter import ModelAdapter, training_mode_note
 from .curvature import iter_chunks, posterior_precision, prior_precision_matrix, summed_fisher
-from .forms import LABELLED_USING, free_symbols, normalise_using, observed_label, quantity_of, weight_space_form
+from .forms import (
+    LABELLED_USING,
+    as_derivation,
+    derivation_chain,
+    derivation_lines,
+    free_symbols,
+    normalise_using,
+    observed_label,
+    quantity_of,
+    weight_space_form,
+)
 from .likelihood import make_likelihood
-from .plan import Leaf, Plan, lower, ws_text
+from .plan import Leaf, Plan, bound_point, lower, ws_text
 from .run import PoolTerm, Runtime
 from .select import concat_factors, greedy
 from .structured import StructuredAcquisition, compile_structured
@@ -80,7 +90,7 @@ class CompiledAcquisition(Acquisition):
         self.quantity, self.form, self.using, self.plan = quantity, form, using, plan
         #: The derivation that turned the quantity into its weight-space form (a tuple when the quantity is a
         #: combination of several, one per quantity term; None for a matrix expression compiled as it is).
-        self.derivation = derivations[0] if len(derivations) == 1 else (derivations or None)
+        self.derivation = as_derivation(derivations)
         self.runtime, self.adapter = runtime, adapter
         self.chunk_size = chunk_size or _default_chunk(adapter, needs_labels)
         self.progress = progress
@@ -146,11 +156,7 @@ class CompiledAcquisition(Acquisition):
             f"  quantity:   {self.quantity}",
             f"  form:       {self.form}   (using {', '.join(self.using)})",
         ]
-        derivations = (self.derivation,) if not isinstance(self.derivation, tuple) else self.derivation
-        for d in derivations:
-            if d is not None:
-                lines.append("  derivation:")
-                lines += ["    " + line for line in str(d).splitlines()]
+        lines += derivation_lines(self.derivation)
         lines += [
             f"  parameters: {ad.describe()}; likelihood {ad.likelihood.name}; dtype {str(ad.dtype).split('.')[-1]}",
             "  matrices:",
@@ -200,10 +206,7 @@ class CompiledAcquisition(Acquisition):
         return self.describe()
 
     def __repr__(self) -> str:
-        derivations = (self.derivation,) if not isinstance(self.derivation, tuple) else self.derivation
-        chain = "; ".join(str(d.relation) for d in derivations if d is not None)
-        via = f"\n  derivation: {chain}" if chain else ""
-        return f"<CompiledAcquisition {self.quantity} on {self.adapter.describe()}>{via}"
+        return f"<CompiledAcquisition {self.quantity} on {self.adapter.describe()}>{derivation_chain(self.derivation)}"
 
 
 def _default_chunk(adapter: ModelAdapter, dense: bool) -> int:
@@ -461,12 +464,8 @@ def _compile(
             mats[leaf] = _curvature(adapter, train[0], train[1], leaf.observed, chunk, "X_train")
             info[leaf.text] = f"sum of {int(train[0].shape[0])} training {_what(leaf)}"
         elif leaf.kind == "BOUND":
-            data = bound.get(leaf.point, {})
-            if "x" not in data or (leaf.observed and "y" not in data):
-                need = f"x_{leaf.point}=..." + (f" and y_{leaf.point}=..." if leaf.observed else "")
-                raise CompileError(f"{leaf.text} is about a point the pool does not give: pass {need}")
-            X_b = data["x"] if data["x"].dim() > 1 else data["x"].unsqueeze(0)
-            mats[leaf] = _curvature(adapter, X_b, data.get("y"), leaf.observed, chunk, f"x_{leaf.point}")
+            X_b, y_b = bound_point(leaf, bound)
+            mats[leaf] = _curvature(adapter, X_b, y_b, leaf.observed, chunk, f"x_{leaf.point}")
             info[leaf.text] = f"{_what(leaf)} of the bound point(s) x_{leaf.point} ({X_b.shape[0]} row(s))"
         elif leaf.kind in ("EVAL_SUM", "EVAL_MEAN"):
             if eval_ is None:

@@ -29,7 +29,8 @@ from ..syntax.parser import parse
 from ..syntax.tree import Expectation, Expr, Name, Number, Product, Relation, Term, product_of
 
 __all__ = ["weight_space_form", "DEFAULT_USING", "KNOWN_STEPS", "is_proxy", "quantity_of", "observed_label",
-           "normalise_using", "LABELLED_USING", "free_symbols", "Form"]
+           "normalise_using", "LABELLED_USING", "free_symbols", "Form", "as_derivation", "derivation_lines",
+           "derivation_chain"]
 
 #: The paper's default approximation chain for weight space.
 DEFAULT_USING: tuple[str, ...] = ("gaussian", "ggn", "eig_logdet")
@@ -226,3 +227,30 @@ def weight_space_form(quantity: Expr, using: Iterable[str] | str | None = None,
 def _mentions_candidate(t: Expr, candidate: str | None) -> bool:
     subs = {candidate} if candidate is not None else {None, "B"}
     return any(isinstance(n, Name) and n.base in ("x", "X") and n.sub in subs for n in t.walk())
+
+
+def as_derivation(derivations: tuple[Derivation, ...]) -> Derivation | tuple[Derivation, ...] | None:
+    """What a compiled quantity keeps as ``acq.derivation``: the one derivation, a tuple of several (one per quantity
+    term), or None for a matrix expression compiled as it is."""
+    return derivations[0] if len(derivations) == 1 else (derivations or None)
+
+
+def _each(derivation: Derivation | tuple[Derivation, ...] | None) -> tuple[Derivation, ...]:
+    if derivation is None:
+        return ()
+    return derivation if isinstance(derivation, tuple) else (derivation,)
+
+
+def derivation_lines(derivation: Derivation | tuple[Derivation, ...] | None) -> list[str]:
+    """The derivation(s) as indented lines for a compiled plan's description."""
+    lines: list[str] = []
+    for d in _each(derivation):
+        lines.append("  derivation:")
+        lines += ["    " + line for line in str(d).splitlines()]
+    return lines
+
+
+def derivation_chain(derivation: Derivation | tuple[Derivation, ...] | None) -> str:
+    """The derivation(s) on one line each, for a compiled quantity's ``repr``."""
+    chain = "; ".join(str(d.relation) for d in _each(derivation))
+    return f"\n  derivation: {chain}" if chain else ""

@@ -39,7 +39,7 @@ from functools import lru_cache
 from ..errors import CompileError
 from ..syntax.tree import Const, Expectation, Expr, Func, Identity, Name, Neg, Number, Pow, Product, Sum, Term
 
-__all__ = ["Leaf", "WeightedSum", "LogDet", "Trace", "CK", "Plan", "lower", "classify_leaf"]
+__all__ = ["bound_point", "Leaf", "WeightedSum", "LogDet", "Trace", "CK", "Plan", "lower", "classify_leaf"]
 
 
 @dataclass(frozen=True, order=True)
@@ -398,3 +398,13 @@ def lower(expr: Expr, observed_as_fisher: bool, candidate: str | None = None,
     if len(pools) > 1:
         raise CompileError(f"cannot lower {expr}: it mixes different candidate terms ({', '.join(pools)})")
     return plan
+
+
+def bound_point(leaf: Leaf, bound: dict) -> tuple[object, object]:
+    """The inputs (a batch of rows) and labels (None unless observed) bound by keyword to a ``BOUND`` leaf."""
+    data = bound.get(leaf.point, {})
+    if "x" not in data or (leaf.observed and "y" not in data):
+        need = f"x_{leaf.point}=..." + (f" and y_{leaf.point}=..." if leaf.observed else "")
+        raise CompileError(f"{leaf.text} is about a point the pool does not give: pass {need}")
+    X = data["x"] if data["x"].dim() > 1 else data["x"].unsqueeze(0)
+    return X, (data.get("y") if leaf.observed else None)

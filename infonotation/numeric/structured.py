@@ -31,8 +31,9 @@ from torch import nn
 from ..errors import CompileError, CompileWarning
 from ..protocol import Acquisition, Selection
 from ..syntax.tree import Expr
+from .forms import as_derivation, derivation_chain, derivation_lines
 from .likelihood import Likelihood
-from .plan import Plan
+from .plan import Plan, bound_point
 from .structured_run import FixedColumns, StructuredRuntime, greedy_structured
 from .structures import Capture, CurvatureStructure, Probe, choose_structure, fit_structure, layout_of
 
@@ -56,7 +57,7 @@ class StructuredAcquisition(Acquisition):
                  needs_labels: bool, label_aware: bool, info: dict[str, str], derivations: tuple = (),
                  net_dtype: torch.dtype = torch.float32):
         self.quantity, self.form, self.using, self.plan = quantity, form, using, plan
-        self.derivation = derivations[0] if len(derivations) == 1 else (derivations or None)
+        self.derivation = as_derivation(derivations)
         self.capture, self.structure, self.curvature = capture, structure, structure.name
         self._has_train, self._delta, self._blocks = has_train, delta, blocks
         self.runtime = self._new_runtime()
@@ -149,11 +150,7 @@ class StructuredAcquisition(Acquisition):
             f"  quantity:   {self.quantity}",
             f"  form:       {self.form}   (using {', '.join(self.using)})",
         ]
-        derivations = (self.derivation,) if not isinstance(self.derivation, tuple) else self.derivation
-        for d in derivations:
-            if d is not None:
-                lines.append("  derivation:")
-                lines += ["    " + line for line in str(d).splitlines()]
+        lines += derivation_lines(self.derivation)
         lines += [
             f"  parameters: whole network, {lay.describe()}; likelihood {self.capture.likelihood.name}; "
             f"dtype {str(self.capture.dtype).split('.')[-1]}",
@@ -203,7 +200,8 @@ class StructuredAcquisition(Acquisition):
         return self.describe()
 
     def __repr__(self) -> str:
-        return f"<StructuredAcquisition {self.quantity} on the whole network, curvature={self.curvature!r}>"
+        return (f"<StructuredAcquisition {self.quantity} on the whole network, curvature={self.curvature!r}>"
+                f"{derivation_chain(self.derivation)}")
 
 
 # -- compiling ------------------------------------------------------------------------------------------
@@ -344,13 +342,8 @@ def compile_structured(*, quantity: Expr, form: Expr, using: tuple[str, ...], pl
             how = "mean" if leaf.kind == "EVAL_MEAN" else "sum"
             info[leaf.text] = f"{how} of {M} eval Fishers: {M * probes[0].K} columns U_e = J_e^T L_e"
         elif leaf.kind == "BOUND":
-            data = bound.get(leaf.point, {})
-            if "x" not in data or (leaf.observed and "y" not in data):
-                need = f"x_{leaf.point}=..." + (f" and y_{leaf.point}=..." if leaf.observed else "")
-                raise CompileError(f"{leaf.text} is about a point the pool does not give: pass {need}")
-            Xb = data["x"] if data["x"].dim() > 1 else data["x"].unsqueeze(0)
+            Xb, yb = bound_point(leaf, bound)
             Xb = _inputs(Xb, net_dtype, f"x_{leaf.point}")
-            yb = data.get("y") if leaf.observed else None
             if yb is not None:
                 yb = yb.reshape(Xb.shape[0], *yb.shape[1:]) if yb.dim() else yb.reshape(1)
                 warnings.warn(_EF_NOTE.format(what=leaf.text, name=name), CompileWarning, stacklevel=5)

@@ -379,32 +379,29 @@ def _derivatives(d: Canon) -> list[Canon]:
             for order in (1, 2)]
 
 
+def _reduce(v: dict, rows: list[dict], pivots: list[object]) -> dict:
+    """``v`` minus its components along the echelon ``rows`` (exact rational arithmetic)."""
+    v = dict(v)
+    for p, r in zip(pivots, rows):
+        if p in v:
+            f = v[p] / r[p]
+            for k, x in r.items():
+                v[k] = v.get(k, Fraction(0)) - f * x
+                if not v[k]:
+                    del v[k]
+    return v
+
+
 def _in_span(target: Canon, basis: list[Canon]) -> bool:
     """Whether ``target`` is a rational linear combination of ``basis`` (exact Gaussian elimination)."""
     rows: list[dict] = []
     pivots: list[object] = []
     for vec in basis:
-        v = dict(vec)
-        for p, r in zip(pivots, rows):
-            if p in v:
-                f = v[p] / r[p]
-                for k, x in r.items():
-                    v[k] = v.get(k, Fraction(0)) - f * x
-                    if not v[k]:
-                        del v[k]
+        v = _reduce(vec, rows, pivots)
         if v:
-            p = next(iter(v))
+            pivots.append(next(iter(v)))
             rows.append(v)
-            pivots.append(p)
-    t = dict(target)
-    for p, r in zip(pivots, rows):
-        if p in t:
-            f = t[p] / r[p]
-            for k, x in r.items():
-                t[k] = t.get(k, Fraction(0)) - f * x
-                if not t[k]:
-                    del t[k]
-    return not t
+    return not _reduce(target, rows, pivots)
 
 
 def _follows(premise: Expr, conclusion: Expr, model: Model | None) -> list[StepVerdict]:
