@@ -69,3 +69,28 @@ def test_idle_cores_reads_the_system_and_nests(two_threads) -> None:
             assert torch.get_num_threads() == 1
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == 2
+
+
+def test_idle_cores_does_not_count_this_process_own_threads(monkeypatch) -> None:
+    """torch's OpenMP workers stay runnable after a parallel region; they are ours, not another process's load."""
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+    def reading(running: int, own: list[int]) -> int | None:
+        seq = iter(own)
+        monkeypatch.setattr(threads, "_running_tasks", lambda: running)
+        monkeypatch.setattr(threads, "_own_running", lambda: next(seq))
+        monkeypatch.setattr(threads, "SAMPLE_GAP", 0.0)
+        threads._cache.update(t=-1.0)
+        return threads.idle_cores(samples=1)
+
+    assert reading(2, [2, 2]) == 2  # this thread and its spinning worker: the machine is quiet
+    assert reading(3, [2, 2]) == 1  # one more runnable task belongs to someone else
+    assert reading(2, [2, 1]) == 2  # the worker went to sleep between the reads: still ours
+    assert reading(4, [1, 1]) == 1  # never fewer than one core
+    threads._cache.update(t=-1.0)
+
+
+def test_own_running_sees_at_least_this_thread() -> None:
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("no /proc on this system")
+    assert threads._own_running() >= 1

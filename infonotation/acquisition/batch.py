@@ -43,6 +43,7 @@ __all__ = [
     "logdet_mi_scores",
     "bait_select",
     "bait_scores",
+    "BaitPrior",
     "BaitSelection",
 ]
 
@@ -370,6 +371,75 @@ def _cross_all(f: Factors, V: Tensor, chunk: int) -> Tensor:
     return torch.cat(parts)
 
 
+class BaitPrior:
+    """The pool-independent part of BAIT for ``H = H''[w*|D]`` and ``F_eval``, formed once per compiled acquisition.
+
+    ``Sigma_0 = H^-1`` (from the Cholesky factor of ``H``), ``objective = tr(Sigma_0 F_eval)`` and, laid out for the
+    Kronecker quadratic forms of a last layer, ``Sigma_0`` and ``Omega_0 = Sigma_0 F_eval Sigma_0`` (only the
+    blocks the forms read). ``Sigma_0`` is the one explicit inverse: every pool point's ``U_j^T Sigma_0 U_j``
+    reads all of it, so solving against the factor instead would cost a ``P x P`` triangular solve per point;
+    it is formed once, on one thread (LAPACK ``potri``, see :mod:`infonotation.threads`), and reused by every
+    :func:`bait_select` / :func:`bait_scores` call that passes this object as ``prior=``.
+    """
+
+    def __init__(self, precision: Tensor, eval_fisher: Tensor):
+        H = _check_matrix("precision", precision).to(torch.float64)
+        F = _check_matrix("eval_fisher", eval_fisher).to(torch.float64)
+        P = H.shape[0]
+        if H.shape != (P, P) or F.shape != (P, P):
+            raise CompileError(f"precision and eval_fisher must be square and of one size, got {list(H.shape)} and "
+                               f"{list(F.shape)}")
+        self._start(_symmetric(H), _symmetric(F))
+
+    @classmethod
+    def from_library(cls, precision: Tensor, eval_fisher: Tensor) -> BaitPrior:
+        """From matrices the library built and checked (finite, exactly symmetric ``P x P``, float64): the same
+        object without the ``O(P^2)`` checks (``H''[w*|D]`` from :func:`~infonotation.numeric.curvature.
+        posterior_precision`, ``F_eval`` from ``summed_fisher``)."""
+        self = cls.__new__(cls)
+        self._start(precision.to(torch.float64), eval_fisher.to(torch.float64))
+        return self
+
+    def _start(self, H: Tensor, F: Tensor) -> None:
+        self.P, self.F = H.shape[0], F
+        with one_thread():  # a LAPACK factorisation: one thread (see infonotation.threads)
+            L, info = torch.linalg.cholesky_ex(H)
+        if int(info) != 0 or not bool(torch.isfinite(L.diagonal()).all()):  # a NaN/inf anywhere reaches the diagonal
+            raise CompileError("H (the precision H''[w*|D]) is not positive definite (or not finite); use a larger "
+                               "prior_precision or check the training data")
+        self.Sigma = inverse_from_cholesky(L)
+        self._SF: Tensor | None = self.Sigma @ self.F
+        self.objective = torch.trace(self._SF)
+        self._kron: dict[tuple[int, int], PreparedKron] = {}
+        self._omega: Tensor | None = None
+
+    def kron(self, C: int, D1: int) -> PreparedKron:
+        """``Sigma_0`` and ``Omega_0`` stacked for :meth:`KronFactors.quads` (``C`` classes, ``D1`` features)."""
+        if (C, D1) not in self._kron:
+            if C * D1 != self.P:
+                raise CompileError(f"BAIT: factors of {C} x {D1} parameters do not match the {self.P}-parameter "
+                                   "precision")
+            self._kron[(C, D1)] = PreparedKron.stack(
+                [PreparedKron(self.Sigma, C, D1), _upper_blocks_of_product(self._sf(), self.Sigma, C, D1)])
+        return self._kron[(C, D1)]
+
+    def omega(self) -> Tensor:
+        """``Omega_0 = Sigma_0 F_eval Sigma_0`` as a dense symmetric matrix (for dense factors)."""
+        if self._omega is None:
+            B = self._sf() @ self.Sigma
+            self._omega = 0.5 * (B + B.mT)
+        return self._omega
+
+    def _sf(self) -> Tensor:
+        if self._SF is None:
+            self._SF = self.Sigma @ self.F
+        return self._SF
+
+    def release(self) -> None:
+        """Drop ``Sigma_0 F_eval`` once every layout is built (it is only needed to form ``Omega_0``)."""
+        self._SF = None
+
+
 class _BaitState:
     """``Sigma = (H + sum_{i in B} U_i U_i^T)^-1``, ``G_j = U_j^T Sigma U_j`` and ``Hq_j = U_j^T Sigma F Sigma U_j``.
 
@@ -379,21 +449,21 @@ class _BaitState:
     ``Hq_j' = Hq_j - s (a_j b_j^T + b_j a_j^T) + a_j M a_j^T`` and ``objective' = objective - s tr(M)``.
     ``Sigma`` is kept as ``Sigma_0 - W diag(d) W^T`` (the steps' ``V`` as columns of ``W``, their signs in ``d``):
     a product with it reads ``Sigma_0`` once and writes nothing, where updating ``Sigma_0`` in place would read
-    and write the whole ``P x P`` matrix every step.
+    and write the whole ``P x P`` matrix every step. The start (``G``, ``Hq`` of every point) is one pass over the
+    pool's factors with the prior's layouts (:class:`BaitPrior`).
     """
 
-    def __init__(self, f: Factors, H: Tensor, F: Tensor, chunk: int):
-        self.f, self.F, self.chunk = f, F, chunk
-        L = _cholesky(H, "H (the precision H''[w*|D])")
-        self.Sigma = inverse_from_cholesky(L)  # read by every candidate's U^T Sigma U: formed once, one thread
-        SF = self.Sigma @ F
-        self.objective = torch.trace(SF)
-        self.G = _quad_all(f, self.Sigma, chunk)
-        if isinstance(f, KronFactors):  # Sigma F Sigma only in the upper blocks the quadratic form reads
-            self.Hq = _quad_prepared(f, _upper_blocks_of_product(SF, self.Sigma, f.C, f.D1), chunk)
+    def __init__(self, f: Factors, prior: BaitPrior, chunk: int):
+        if f.P != prior.P:
+            raise CompileError(f"BAIT: the factors have {f.P} parameters, the precision and eval_fisher {prior.P}")
+        self.f, self.F, self.chunk, self.Sigma = f, prior.F, chunk, prior.Sigma
+        self.objective = prior.objective.clone()
+        if isinstance(f, KronFactors):  # one pass over the pool for both quadratic forms
+            self.G, self.Hq = _quads_all(f, prior.kron(f.C, f.D1), chunk)
         else:
-            B = SF @ self.Sigma
-            self.Hq = _quad_all(f, 0.5 * (B + B.mT), chunk)
+            self.G = _quad_all(f, self.Sigma, chunk)
+            self.Hq = _quad_all(f, prior.omega(), chunk)
+        H = prior.Sigma
         self.eye = torch.eye(f.K, dtype=H.dtype, device=H.device)
         self.W = H.new_zeros(H.shape[0], 0)
         self.d = H.new_zeros(0)
@@ -418,6 +488,11 @@ class _BaitState:
         if bool((info != 0).any()):
             raise CompileError("BAIT: Id + U^T Sigma U is not positive definite; check the Fishers and the precision")
         return -sign * torch.cholesky_solve(self.Hq[idx], R).diagonal(dim1=-2, dim2=-1).sum(-1)
+
+    def restrict(self, idx: Tensor) -> None:
+        """Keep only the points ``idx`` (from now on, point ``j`` is ``idx[j]``): the backward pass reads and updates
+        the ``G``, ``Hq`` of the batch's members alone, not of the whole pool."""
+        self.f, self.G, self.Hq = self.f.select(idx), self.G[idx], self.Hq[idx]
 
     def update(self, i: int, sign: float) -> None:
         R = torch.linalg.cholesky(self.eye + sign * self.G[i])
@@ -449,20 +524,24 @@ def _upper_blocks_of_product(A: Tensor, B: Tensor, C: int, D1: int) -> PreparedK
     return PreparedKron.from_blocks(torch.cat(blocks), C, D1)
 
 
-def _quad_prepared(f: KronFactors, prep: PreparedKron, chunk: int) -> Tensor:
-    parts = [f.select(torch.arange(s, min(s + chunk, f.n))).quad(None, prep) for s in range(0, f.n, chunk)]  # type: ignore[arg-type]
-    return torch.cat(parts) if parts else torch.zeros(0, f.K, f.K, dtype=prep.layout.dtype)
+def _quads_all(f: KronFactors, prep: PreparedKron, chunk: int) -> list[Tensor]:
+    if f.n == 0:
+        return [torch.zeros(0, f.K, f.K, dtype=prep.dtype) for _ in range(prep.count)]
+    return f.quads(prep)  # bounded internally: one table of feature products per chunk of points
 
 
-def _bait_inputs(factors: object, precision: object, eval_fisher: object) -> tuple[Factors, Tensor, Tensor]:
-    if not isinstance(factors, Factors):
+def _bait_prior(f: object, precision: object, eval_fisher: object, prior: object) -> tuple[Factors, BaitPrior]:
+    if not isinstance(f, Factors):
         raise CompileError("factors must be per-point Fisher factors (see acquisition.embeddings.fisher_factors)")
-    H = _check_matrix("precision", precision).to(torch.float64)
-    F = _check_matrix("eval_fisher", eval_fisher).to(torch.float64)
-    P = factors.P
-    if H.shape != (P, P) or F.shape != (P, P):
-        raise CompileError(f"precision and eval_fisher must be [{P}, {P}], got {list(H.shape)} and {list(F.shape)}")
-    return factors, _symmetric(H), _symmetric(F)
+    if prior is not None:
+        if precision is not None or eval_fisher is not None:
+            raise CompileError("pass either prior= or precision= and eval_fisher=, not both")
+        if not isinstance(prior, BaitPrior):
+            raise CompileError(f"prior must be a BaitPrior, got {type(prior).__name__}")
+        return f, prior
+    if precision is None or eval_fisher is None:
+        raise CompileError("BAIT needs precision= and eval_fisher= (or a BaitPrior as prior=)")
+    return f, BaitPrior(precision, eval_fisher)  # type: ignore[arg-type]
 
 
 def _symmetric(A: Tensor) -> Tensor:
@@ -474,8 +553,9 @@ def bait_select(
     factors: Factors,
     k: int,
     *,
-    precision: Tensor,
-    eval_fisher: Tensor,
+    precision: Tensor | None = None,
+    eval_fisher: Tensor | None = None,
+    prior: BaitPrior | None = None,
     oversample: int = 2,
     chunk_size: int = 256,
     progress: bool | None = None,
@@ -484,17 +564,18 @@ def bait_select(
 
     ``factors``: per-point Fisher factors ``U_i`` (``F_i = U_i U_i^T``) of the ``N`` pool points; ``precision``
     ``H = H''[w*|D]`` (training Fishers plus ``lambda Id``); ``eval_fisher`` ``F_eval`` (summed Fisher of the pool or
-    an evaluation set), all in the factors' parameter order. Forward: greedily add the point that lowers the
+    an evaluation set), all in the factors' parameter order; or, instead of the two, ``prior`` (a
+    :class:`BaitPrior` built from them once and reused across pools). Forward: greedily add the point that lowers the
     objective most until ``min(oversample * k, N)`` points are in; backward: greedily remove the point whose
     removal raises it least until ``k`` remain (Ash et al., 2021). This is the trace proxy of (J)EPIG (R25,
     R27). Each step costs one rank-``K`` Woodbury update; candidates are scored in one batched Cholesky.
     """
-    f, H, F = _bait_inputs(factors, precision, eval_fisher)
+    f, pr = _bait_prior(factors, precision, eval_fisher, prior)
     n = f.n
     _check_k(k, n)
     if isinstance(oversample, bool) or not isinstance(oversample, int) or oversample < 1:
         raise CompileError(f"oversample must be an integer >= 1, got {oversample!r}")
-    state = _BaitState(f, H, F, chunk_size)
+    state = _BaitState(f, pr, chunk_size)
     inside = torch.zeros(n, dtype=torch.bool)
     order: list[int] = []
     decrease: list[float] = []
@@ -510,13 +591,18 @@ def bait_select(
             state.update(i, 1.0)
             bar.update(1)
         forward = torch.tensor(order, dtype=torch.long)
-        while int(inside.sum()) > k:
+        if int(inside.sum()) > k:
             members = inside.nonzero().flatten()
-            ch = state.change(members, -1.0).cpu()
-            i = int(members[int(torch.argmin(ch))])
-            inside[i] = False
-            state.update(i, -1.0)
-            bar.update(1)
+            state.restrict(members)  # only the members' G and Hq are read from here on
+            alive = torch.ones(members.numel(), dtype=torch.bool)
+            while int(alive.sum()) > k:
+                pos = alive.nonzero().flatten()
+                ch = state.change(pos, -1.0).cpu()
+                j = int(pos[int(torch.argmin(ch))])
+                alive[j] = False
+                inside[int(members[j])] = False
+                state.update(j, -1.0)
+                bar.update(1)
     finally:
         bar.close()
     keep = inside[forward]
@@ -525,11 +611,16 @@ def bait_select(
 
 
 def bait_scores(
-    factors: Factors, *, precision: Tensor, eval_fisher: Tensor, chunk_size: int = 256
+    factors: Factors,
+    *,
+    precision: Tensor | None = None,
+    eval_fisher: Tensor | None = None,
+    prior: BaitPrior | None = None,
+    chunk_size: int = 256,
 ) -> Tensor:
     """Per-point BAIT score ``[N]``: ``tr(H^-1 F_eval) - tr((H + F_j)^-1 F_eval) = tr((Id + G_j)^-1 Hq_j)``.
 
     Higher is better; the first forward step of :func:`bait_select` takes its argmax.
     """
-    f, H, F = _bait_inputs(factors, precision, eval_fisher)
-    return -_BaitState(f, H, F, chunk_size).change(torch.arange(f.n), 1.0)
+    f, pr = _bait_prior(factors, precision, eval_fisher, prior)
+    return -_BaitState(f, pr, chunk_size).change(torch.arange(f.n), 1.0)

@@ -27,10 +27,12 @@ from torch import Tensor
 from ..errors import CompileError, CompileWarning
 from ..numeric.compile import compile as compile_quantity
 from ..numeric.curvature import summed_fisher
+from ..numeric.factors import KronFactors
 from ..numeric.gaussian import GaussianPredictive
 from ..protocol import Selection
 from .acquirer import _CHUNK, Acquirer, _Context, _Posterior
 from .batch import (
+    BaitPrior,
     bait_scores,
     bait_select,
     greedy_logdet,
@@ -291,21 +293,30 @@ def _build_bait(ctx: _Context) -> Acquirer:
     adapter = ctx.adapter()
     H = ctx.precision(adapter)
     use_pool = isinstance(ctx.eval, str)
-    F_fixed = None if use_pool else summed_fisher(adapter, ctx.eval_set(), _CHUNK, "eval")
     oversample = ctx.option("oversample", 2)
+    prior = None
+    if not use_pool:  # F_eval is fixed: Sigma_0 = H^-1 and its layouts are formed here, once, not per pool
+        X_eval = ctx.eval_set()
+        prior = BaitPrior.from_library(H, summed_fisher(adapter, X_eval, _CHUNK, "eval"))
+        f_eval = adapter.factors(X_eval[:1], "eval")
+        if isinstance(f_eval, KronFactors):
+            prior.kron(f_eval.C, f_eval.D1)
+        else:
+            prior.omega()
+        prior.release()
 
-    def parts(X: Tensor) -> tuple[Any, Tensor]:
+    def parts(X: Tensor) -> tuple[Any, BaitPrior]:
         f = adapter.factors(X, "X_pool")
-        return f, (f.outer_sum() if F_fixed is None else F_fixed)
+        return f, (BaitPrior.from_library(H, f.outer_sum()) if prior is None else prior)
 
     def score(X: Tensor, y: Tensor | None, progress: bool | None) -> Tensor:
-        f, F = parts(X)
-        return bait_scores(f, precision=H, eval_fisher=F)
+        f, pr = parts(X)
+        return bait_scores(f, prior=pr)
 
     def rule(over: int) -> Callable[..., Selection]:
         def select(X: Tensor, k: int, y: Tensor | None, progress: bool | None) -> Selection:
-            f, F = parts(X)
-            sel = bait_select(f, k, precision=H, eval_fisher=F, oversample=over, progress=progress)
+            f, pr = parts(X)
+            sel = bait_select(f, k, prior=pr, oversample=over, progress=progress)
             return Selection(sel.indices, sel.gains)
 
         return select

@@ -57,6 +57,7 @@ from ..protocol import check_pool
 from ..symbolic.derivation import Derivation, derive
 from ..syntax.parser import parse
 from ..syntax.tree import Expr
+from ..threads import adaptive_threads
 from .acquirer import Acquirer, _Context, _Posterior
 from .builders import BUILDERS
 
@@ -211,7 +212,8 @@ class Method:
                 )
             if eval is None:
                 ctx.eval_set()
-        acq = BUILDERS[self.name](ctx)
+        with adaptive_threads():  # the builders' Fisher sums and factorisations: no more threads than idle cores
+            acq = BUILDERS[self.name](ctx)
         self._warn(ctx, acq)
         return acq
 
