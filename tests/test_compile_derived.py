@@ -157,3 +157,18 @@ def test_dense_autograd_on_a_small_classifier() -> None:
     truth = torch.stack([0.5 * ld(F @ torch.linalg.inv(H) + Id) + 0.25 * (
         0.5 * ld(Fe @ torch.linalg.inv(H) + Id) - 0.5 * ld(Fe @ torch.linalg.inv(H + F) + Id)) for F in Fp])
     torch.testing.assert_close(acq(Xp), truth, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_the_compiled_objects_repr_shows_the_derivation_it_was_compiled_from(whole: bool) -> None:
+    torch.manual_seed(3)
+    net = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double().eval()
+    X, y = torch.randn(12, 4, dtype=torch.float64), torch.randint(0, 3, (12,))
+    kw = {"last_layer": False, "curvature": "diag"} if whole else {}
+    acq = inf.compile("I[W;Y|x]", net, train=(X, y), **kw)
+    d = acq.derivation
+    assert isinstance(d, inf.Derivation) and d.start == inf.parse("I[W;Y|x]")
+    text = repr(acq)
+    # the chain the object was built from, its start and its end, as the relation prints it
+    assert str(d.relation) in text
+    assert str(d.result) == "1/2 * logdet(H''[Y | x, w*] @ H''[w*]^-1 + Id)"
