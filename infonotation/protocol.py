@@ -258,6 +258,8 @@ class Acquisition:
     label: str = "this acquisition function"
     #: scores depend only on the point's index in the pool (computed on the driver, whatever the engine)
     positional: bool = False
+    #: an infinite score is an error naming the points, like a NaN one (closed-form scores must be finite)
+    finite_scores: bool = False
     #: why per-point scores depend on the whole pool (then streamed pools and other engines are refused), or None
     pool_dependent: str | None = None
 
@@ -312,6 +314,9 @@ class Acquisition:
             bad = torch.isnan(s).nonzero().flatten()[:5].tolist()
             raise CompileError(f"{self.label} produced NaN scores at pool points {bad}; check the network, the "
                                "prior and the inputs")
+        if self.finite_scores and not bool(torch.isfinite(s).all()):
+            bad = (~torch.isfinite(s)).nonzero().flatten()[:5].tolist()
+            raise CompileError(f"scores are not finite for pool points {bad}; check the network and the prior")
         return s
 
     def _progress(self, progress: bool | None) -> bool | None:

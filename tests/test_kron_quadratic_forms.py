@@ -84,7 +84,7 @@ def test_bait_on_kron_factors_equals_bait_on_the_same_dense_factors(seed: int) -
 
 def test_bait_prior_is_reused_across_pools_with_the_same_answers() -> None:
     f, H, F = bait_problem(2)
-    prior = BaitPrior(H, F)
+    prior = BaitPrior(H, F, like=f)
     for part in (torch.arange(0, 15), torch.arange(10, 30)):
         sub = f.select(part)
         fresh = bait_select(sub, 3, precision=H, eval_fisher=F)
@@ -98,11 +98,11 @@ def test_bait_prior_is_reused_across_pools_with_the_same_answers() -> None:
 def test_bait_prior_errors() -> None:
     f, H, F = bait_problem(3)
     with pytest.raises(CompileError, match="either prior= or precision="):
-        bait_select(f, 2, precision=H, eval_fisher=F, prior=BaitPrior(H, F))
+        bait_select(f, 2, precision=H, eval_fisher=F, prior=BaitPrior(H, F, like=f))
     with pytest.raises(CompileError, match="precision= and eval_fisher="):
         bait_select(f, 2, precision=H)
     with pytest.raises(CompileError, match="factors have 12 parameters"):
-        bait_select(f, 2, prior=BaitPrior(H[:6, :6], F[:6, :6]))
+        bait_select(f, 2, prior=BaitPrior(H[:6, :6], F[:6, :6], like=f))
     with pytest.raises(CompileError, match="BaitPrior"):
         bait_select(f, 2, prior=H)  # type: ignore[arg-type]
 
@@ -116,3 +116,9 @@ def test_kron_outer_sum_equals_the_sum_of_dense_outer_products(n: int, C: int, D
     torch.testing.assert_close(f.outer_sum(), truth, rtol=1e-12, atol=1e-12)
     monkeypatch.setattr(factors_module, "PRODUCTS_BYTES", 2 * D1 * (D1 + 1) // 2 * 8)  # chunks of two points
     torch.testing.assert_close(f.outer_sum(), truth, rtol=1e-12, atol=1e-12)
+
+
+def test_a_prior_built_for_kronecker_factors_refuses_dense_ones() -> None:
+    f, H, F = bait_problem(4)
+    with pytest.raises(CompileError, match="built for Kronecker factors of 3 classes x 4 features"):
+        bait_select(DenseFactors(f.dense()), 2, prior=BaitPrior(H, F, like=f))

@@ -139,3 +139,22 @@ def test_lowering_errors_name_the_subexpression() -> None:
         compile("I[W;Y|x]", net, using=["gaussian", "magic"])
     with pytest.raises(inf.ParseError):
         compile("I[W;Y|x", net)
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_a_non_finite_score_is_an_error_naming_the_points(whole: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3)).double().eval()
+    X, y = torch.randn(9, 4, dtype=torch.float64), torch.randint(0, 3, (9,))
+    kw = {"last_layer": False, "curvature": "diag"} if whole else {}
+    acq = inf.compile("I[W;Y|x]", net, train=(X, y), **kw)
+    real = type(acq)._score
+
+    def broken(self, X_, y_):
+        s = real(self, X_, y_).clone()
+        s[2] = float("inf")  # a NaN is refused for every acquisition; closed forms refuse infinities too
+        return s
+
+    monkeypatch.setattr(type(acq), "_score", broken)
+    with pytest.raises(inf.CompileError, match=r"not finite for pool points \[2\]"):
+        acq.scores(torch.randn(6, 4, dtype=torch.float64))

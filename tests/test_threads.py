@@ -90,7 +90,6 @@ def test_idle_cores_does_not_count_this_process_own_threads(monkeypatch) -> None
     threads._cache.update(t=-1.0)
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="no /proc on this system")
 def test_own_running_sees_at_least_this_thread() -> None:
-    if not os.path.exists("/proc/self/task"):
-        pytest.skip("no /proc on this system")
     assert threads._own_running() >= 1

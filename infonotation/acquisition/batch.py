@@ -382,62 +382,48 @@ class BaitPrior:
     :func:`bait_select` / :func:`bait_scores` call that passes this object as ``prior=``.
     """
 
-    def __init__(self, precision: Tensor, eval_fisher: Tensor):
+    def __init__(self, precision: Tensor, eval_fisher: Tensor, like: Factors):
         H = _check_matrix("precision", precision).to(torch.float64)
         F = _check_matrix("eval_fisher", eval_fisher).to(torch.float64)
         P = H.shape[0]
         if H.shape != (P, P) or F.shape != (P, P):
             raise CompileError(f"precision and eval_fisher must be square and of one size, got {list(H.shape)} and "
                                f"{list(F.shape)}")
-        self._start(_symmetric(H), _symmetric(F))
+        self._start(_symmetric(H), _symmetric(F), like)
 
     @classmethod
-    def from_library(cls, precision: Tensor, eval_fisher: Tensor) -> BaitPrior:
+    def from_library(cls, precision: Tensor, eval_fisher: Tensor, like: Factors) -> BaitPrior:
         """From matrices the library built and checked (finite, exactly symmetric ``P x P``, float64): the same
         object without the ``O(P^2)`` checks (``H''[w*|D]`` from :func:`~infonotation.numeric.curvature.
         posterior_precision`, ``F_eval`` from ``summed_fisher``)."""
         self = cls.__new__(cls)
-        self._start(precision.to(torch.float64), eval_fisher.to(torch.float64))
+        self._start(precision.to(torch.float64), eval_fisher.to(torch.float64), like)
         return self
 
-    def _start(self, H: Tensor, F: Tensor) -> None:
+    def _start(self, H: Tensor, F: Tensor, like: Factors) -> None:
+        """``like``: factors of the kind and shape the prior will meet (only ``P``, and ``C``, ``D1`` of
+        Kronecker factors, are read): Kronecker factors get the two layouts, dense factors ``Omega_0`` itself."""
         self.P, self.F = H.shape[0], F
+        if like.P != self.P:
+            raise CompileError(f"BAIT: the factors have {like.P} parameters, the precision and eval_fisher {self.P}")
         with one_thread():  # a LAPACK factorisation: one thread (see infonotation.threads)
             L, info = torch.linalg.cholesky_ex(H)
         if int(info) != 0 or not bool(torch.isfinite(L.diagonal()).all()):  # a NaN/inf anywhere reaches the diagonal
             raise CompileError("H (the precision H''[w*|D]) is not positive definite (or not finite); use a larger "
                                "prior_precision or check the training data")
         self.Sigma = inverse_from_cholesky(L)
-        self._SF: Tensor | None = self.Sigma @ self.F
-        self.objective = torch.trace(self._SF)
-        self._kron: dict[tuple[int, int], PreparedKron] = {}
-        self._omega: Tensor | None = None
-
-    def kron(self, C: int, D1: int) -> PreparedKron:
-        """``Sigma_0`` and ``Omega_0`` stacked for :meth:`KronFactors.quads` (``C`` classes, ``D1`` features)."""
-        if (C, D1) not in self._kron:
-            if C * D1 != self.P:
-                raise CompileError(f"BAIT: factors of {C} x {D1} parameters do not match the {self.P}-parameter "
-                                   "precision")
-            self._kron[(C, D1)] = PreparedKron.stack(
-                [PreparedKron(self.Sigma, C, D1), _upper_blocks_of_product(self._sf(), self.Sigma, C, D1)])
-        return self._kron[(C, D1)]
-
-    def omega(self) -> Tensor:
-        """``Omega_0 = Sigma_0 F_eval Sigma_0`` as a dense symmetric matrix (for dense factors)."""
-        if self._omega is None:
-            B = self._sf() @ self.Sigma
-            self._omega = 0.5 * (B + B.mT)
-        return self._omega
-
-    def _sf(self) -> Tensor:
-        if self._SF is None:
-            self._SF = self.Sigma @ self.F
-        return self._SF
-
-    def release(self) -> None:
-        """Drop ``Sigma_0 F_eval`` once every layout is built (it is only needed to form ``Omega_0``)."""
-        self._SF = None
+        SF = self.Sigma @ F
+        self.objective = torch.trace(SF)
+        self.kron: tuple[int, int] | None = (like.C, like.D1) if isinstance(like, KronFactors) else None
+        self.layouts: PreparedKron | None = None  # Sigma_0 and Omega_0 for KronFactors.quads
+        self.Omega: Tensor | None = None  # Omega_0 itself, for dense factors
+        if self.kron is not None:
+            C, D1 = self.kron
+            self.layouts = PreparedKron.stack(
+                [PreparedKron(self.Sigma, C, D1), _upper_blocks_of_product(SF, self.Sigma, C, D1)])
+        else:
+            B = SF @ self.Sigma
+            self.Omega = 0.5 * (B + B.mT)
 
 
 class _BaitState:
@@ -456,13 +442,18 @@ class _BaitState:
     def __init__(self, f: Factors, prior: BaitPrior, chunk: int):
         if f.P != prior.P:
             raise CompileError(f"BAIT: the factors have {f.P} parameters, the precision and eval_fisher {prior.P}")
+        kron = (f.C, f.D1) if isinstance(f, KronFactors) else None
+        if kron != prior.kron:
+            raise CompileError(f"BAIT: the prior was built for {_factor_kind(prior.kron)}, the pool's factors are "
+                               f"{_factor_kind(kron)}; build the BaitPrior with like= factors of the pool's kind")
         self.f, self.F, self.chunk, self.Sigma = f, prior.F, chunk, prior.Sigma
         self.objective = prior.objective.clone()
-        if isinstance(f, KronFactors):  # one pass over the pool for both quadratic forms
-            self.G, self.Hq = _quads_all(f, prior.kron(f.C, f.D1), chunk)
+        if prior.layouts is not None:  # one pass over the pool for both quadratic forms
+            self.G, self.Hq = f.quads(prior.layouts)  # type: ignore[attr-defined]
         else:
+            assert prior.Omega is not None
             self.G = _quad_all(f, self.Sigma, chunk)
-            self.Hq = _quad_all(f, prior.omega(), chunk)
+            self.Hq = _quad_all(f, prior.Omega, chunk)
         H = prior.Sigma
         self.eye = torch.eye(f.K, dtype=H.dtype, device=H.device)
         self.W = H.new_zeros(H.shape[0], 0)
@@ -524,10 +515,8 @@ def _upper_blocks_of_product(A: Tensor, B: Tensor, C: int, D1: int) -> PreparedK
     return PreparedKron.from_blocks(torch.cat(blocks), C, D1)
 
 
-def _quads_all(f: KronFactors, prep: PreparedKron, chunk: int) -> list[Tensor]:
-    if f.n == 0:
-        return [torch.zeros(0, f.K, f.K, dtype=prep.dtype) for _ in range(prep.count)]
-    return f.quads(prep)  # bounded internally: one table of feature products per chunk of points
+def _factor_kind(kron: tuple[int, int] | None) -> str:
+    return "dense factors" if kron is None else f"Kronecker factors of {kron[0]} classes x {kron[1]} features"
 
 
 def _bait_prior(f: object, precision: object, eval_fisher: object, prior: object) -> tuple[Factors, BaitPrior]:
@@ -541,7 +530,7 @@ def _bait_prior(f: object, precision: object, eval_fisher: object, prior: object
         return f, prior
     if precision is None or eval_fisher is None:
         raise CompileError("BAIT needs precision= and eval_fisher= (or a BaitPrior as prior=)")
-    return f, BaitPrior(precision, eval_fisher)  # type: ignore[arg-type]
+    return f, BaitPrior(precision, eval_fisher, f)  # type: ignore[arg-type]
 
 
 def _symmetric(A: Tensor) -> Tensor:
@@ -565,8 +554,9 @@ def bait_select(
     ``factors``: per-point Fisher factors ``U_i`` (``F_i = U_i U_i^T``) of the ``N`` pool points; ``precision``
     ``H = H''[w*|D]`` (training Fishers plus ``lambda Id``); ``eval_fisher`` ``F_eval`` (summed Fisher of the pool or
     an evaluation set), all in the factors' parameter order; or, instead of the two, ``prior`` (a
-    :class:`BaitPrior` built from them once and reused across pools). Forward: greedily add the point that lowers the
-    objective most until ``min(oversample * k, N)`` points are in; backward: greedily remove the point whose
+    :class:`BaitPrior` built from them once, with ``like`` factors of the pool's kind, and reused across pools).
+    Forward: greedily add the point that lowers the objective most until ``min(oversample * k, N)`` points are
+    in; backward: greedily remove the point whose
     removal raises it least until ``k`` remain (Ash et al., 2021). This is the trace proxy of (J)EPIG (R25,
     R27). Each step costs one rank-``K`` Woodbury update; candidates are scored in one batched Cholesky.
     """

@@ -27,7 +27,6 @@ from torch import Tensor
 from ..errors import CompileError, CompileWarning
 from ..numeric.compile import compile as compile_quantity
 from ..numeric.curvature import summed_fisher
-from ..numeric.factors import KronFactors
 from ..numeric.gaussian import GaussianPredictive
 from ..protocol import Selection
 from .acquirer import _CHUNK, Acquirer, _Context, _Posterior
@@ -297,17 +296,12 @@ def _build_bait(ctx: _Context) -> Acquirer:
     prior = None
     if not use_pool:  # F_eval is fixed: Sigma_0 = H^-1 and its layouts are formed here, once, not per pool
         X_eval = ctx.eval_set()
-        prior = BaitPrior.from_library(H, summed_fisher(adapter, X_eval, _CHUNK, "eval"))
-        f_eval = adapter.factors(X_eval[:1], "eval")
-        if isinstance(f_eval, KronFactors):
-            prior.kron(f_eval.C, f_eval.D1)
-        else:
-            prior.omega()
-        prior.release()
+        like = adapter.factors(X_eval[:1], "eval")  # the pool's factors will be of this kind and shape
+        prior = BaitPrior.from_library(H, summed_fisher(adapter, X_eval, _CHUNK, "eval"), like)
 
     def parts(X: Tensor) -> tuple[Any, BaitPrior]:
         f = adapter.factors(X, "X_pool")
-        return f, (BaitPrior.from_library(H, f.outer_sum()) if prior is None else prior)
+        return f, (BaitPrior.from_library(H, f.outer_sum(), f) if prior is None else prior)
 
     def score(X: Tensor, y: Tensor | None, progress: bool | None) -> Tensor:
         f, pr = parts(X)

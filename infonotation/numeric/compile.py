@@ -71,6 +71,8 @@ class CompiledAcquisition(Acquisition):
     matrices, their shapes, the side of each determinant, estimated FLOPs and memory per chunk.
     """
 
+    finite_scores = True
+
     def __init__(
         self,
         quantity: Expr,
@@ -118,13 +120,6 @@ class CompiledAcquisition(Acquisition):
 
     def _score(self, X: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.runtime.score(self._term(X, y, "X_pool"))
-
-    def _scores(self, X: torch.Tensor, y: torch.Tensor | None, engine: str, progress: bool | None) -> torch.Tensor:
-        out = super()._scores(X, y, engine, progress)
-        if not bool(torch.isfinite(out).all()):
-            bad = (~torch.isfinite(out)).nonzero()[:5].flatten().tolist()
-            raise CompileError(f"scores are not finite for pool points {bad}; check the network and the prior")
-        return out
 
     def _select(self, strategy: str, X: torch.Tensor, k: int, y: torch.Tensor | None,
                 progress: bool | None) -> Selection:

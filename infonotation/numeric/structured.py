@@ -51,6 +51,8 @@ class StructuredAcquisition(Acquisition):
     the posterior precision (``logdet()``, ``solve(v)``, ``quad(probe)``); ``str(acq)`` prints the plan.
     """
 
+    finite_scores = True
+
     def __init__(self, *, quantity: Expr, form: Expr, using: tuple[str, ...], plan: Plan, capture: Capture,
                  structure: CurvatureStructure, has_train: bool, delta: float | torch.Tensor,
                  blocks: list[FixedColumns], chunk_size: int | None, progress: bool | None, higher_is_better: bool,
@@ -99,13 +101,6 @@ class StructuredAcquisition(Acquisition):
 
     def _score(self, X: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         return self.runtime.score(*self._probe(X, y, "X_pool"))
-
-    def _scores(self, X: torch.Tensor, y: torch.Tensor | None, engine: str, progress: bool | None) -> torch.Tensor:
-        out = super()._scores(X, y, engine, progress)
-        if not bool(torch.isfinite(out).all()):
-            bad = (~torch.isfinite(out)).nonzero()[:5].flatten().tolist()
-            raise CompileError(f"scores are not finite for pool points {bad}; check the network and the prior")
-        return out
 
     def _select(self, strategy: str, X: torch.Tensor, k: int, y: torch.Tensor | None,
                 progress: bool | None) -> Selection:
